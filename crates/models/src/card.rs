@@ -1,0 +1,55 @@
+//! Model cards: what was trained, how, and how well (TOML beside the weights).
+use crate::{ArchConfig, ModelError};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpochLog {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub lr_end: f64,
+    pub seconds: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelCard {
+    pub name: String,
+    pub description: String,
+    pub architecture: ArchConfig,
+    pub parameters: usize,
+    pub dataset: String,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr_max: f64,
+    pub weight_decay: f64,
+    pub schedule: String,
+    pub augmentation: String,
+    pub seed: u64,
+    pub git_commit: String,
+    pub backend: String,
+    pub train_seconds: f64,
+    pub test_images: usize,
+    pub test_accuracy: f64,
+    pub weights_file: String,
+    pub history: Vec<EpochLog>,
+}
+
+impl ModelCard {
+    pub fn load(path: &Path) -> Result<Self, ModelError> {
+        let s = std::fs::read_to_string(path).map_err(|e| ModelError::Io { path: path.to_path_buf(), source: e })?;
+        toml::from_str(&s).map_err(|e| ModelError::Card { path: path.to_path_buf(), reason: e.to_string() })
+    }
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
+        let s = toml::to_string_pretty(self).map_err(|e| ModelError::Card { path: path.to_path_buf(), reason: e.to_string() })?;
+        let tmp = path.with_extension("toml.tmp");
+        std::fs::write(&tmp, s).map_err(|e| ModelError::Io { path: tmp.clone(), source: e })?;
+        std::fs::rename(&tmp, path).map_err(|e| ModelError::Io { path: path.to_path_buf(), source: e })
+    }
+    /// The weights file named by the card, relative to the card's folder.
+    pub fn weights_path(&self, card_path: &Path) -> PathBuf {
+        card_path.parent().unwrap_or(Path::new(".")).join(&self.weights_file)
+    }
+}

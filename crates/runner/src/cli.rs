@@ -1,0 +1,31 @@
+//! Command-line interface (clap). `cargo xtask --help` lists the commands.
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "advedge: AdvEdge/AdvEdge+ reproduction tasks")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Train a classifier (resumes from its checkpoint if one exists).
+    Train(crate::models_cmd::TrainArgs),
+    /// Recompute a committed classifier's test accuracy.
+    Eval(crate::models_cmd::EvalArgs),
+    /// Time forward and training steps of a classifier.
+    BenchModel(crate::models_cmd::BenchArgs),
+}
+
+pub fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().cmd {
+        Cmd::Train(a) => crate::models_cmd::train(a),
+        Cmd::Eval(a) => crate::models_cmd::eval(a),
+        Cmd::BenchModel(a) => crate::models_cmd::bench(a),
+    }
+}

@@ -1,0 +1,6 @@
+//! Everything `cargo xtask` does: train and evaluate classifiers, (later) expand experiment grids
+//! into resumable cells and render reports. Each command is a small module.
+
+pub mod cli;
+pub mod models_cmd;
+pub mod repo;

@@ -1,0 +1,158 @@
+//! `train`, `eval` and `bench-model`: classifier lifecycle commands.
+use crate::repo;
+use advedge_data::load_cifar10;
+use advedge_models::presets::preset;
+use advedge_models::train::{evaluate, train as run_train};
+use advedge_models::{tensor_io, ModelCard};
+use anyhow::{bail, Context};
+use burn::module::Module;
+use burn::tensor::Device;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// Preset name (resnet20, densenet40, tiny).
+    #[arg(long)]
+    model: String,
+    /// Override the preset's epoch count.
+    #[arg(long)]
+    epochs: Option<usize>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Train on the first N images only (smoke runs).
+    #[arg(long)]
+    limit_train: Option<usize>,
+    /// Evaluate on the first N test images only.
+    #[arg(long)]
+    limit_test: Option<usize>,
+    /// Checkpoint folder (default runs/train/<model>).
+    #[arg(long)]
+    run_dir: Option<PathBuf>,
+    /// Where weights + card go (default data/weights).
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+    /// Skip unreadable images with a warning instead of stopping.
+    #[arg(long)]
+    skip_bad: bool,
+}
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    #[arg(long)]
+    model: String,
+    /// Evaluate on the first N test images only.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Folder holding <model>.toml and its weights (default data/weights).
+    #[arg(long)]
+    weights_dir: Option<PathBuf>,
+    #[arg(long)]
+    skip_bad: bool,
+}
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    #[arg(long)]
+    model: String,
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+}
+
+pub fn train(a: TrainArgs) -> anyhow::Result<()> {
+    let p = preset(&a.model)?;
+    let mut cfg = p.train.clone();
+    if let Some(e) = a.epochs { cfg.epochs = e; }
+    if let Some(s) = a.seed { cfg.seed = s; }
+    cfg.limit_train = a.limit_train;
+    let device = Device::flex().autodiff();
+    let t0 = Instant::now();
+    let train = load_cifar10("train", a.skip_bad)?;
+    let test = load_cifar10("test", a.skip_bad)?;
+    tracing::info!("decoded {} train + {} test images in {:.1} s", train.len(), test.len(), t0.elapsed().as_secs_f64());
+    let run_dir = a.run_dir.unwrap_or_else(|| repo::root().join("runs").join("train").join(&a.model));
+    let trained = run_train(&p.arch, &cfg, &train, &run_dir, &device)?;
+    let test = match a.limit_test { Some(n) => test.subset(&test.spread_indices(n)), None => test };
+    let eval_dev = Device::flex();
+    let model = trained.model.to_device(&eval_dev);
+    let (correct, n) = evaluate(&model, &test, 500, &eval_dev);
+    let acc = correct as f64 / n as f64;
+    let out_dir = a.out_dir.unwrap_or_else(repo::weights_dir);
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let weights_file = format!("{}.safetensors", a.model);
+    tensor_io::save_weights(&model, &out_dir.join(&weights_file))?;
+    let card = ModelCard {
+        name: a.model.clone(),
+        description: p.arch.describe(),
+        architecture: p.arch.clone(),
+        parameters: model.num_params(),
+        dataset: "CIFAR-10 (../shared/data/cifar10 JPEGs), 50,000 train / 10,000 test".into(),
+        epochs: cfg.epochs,
+        batch_size: cfg.batch_size,
+        lr_max: cfg.lr_max,
+        weight_decay: cfg.weight_decay,
+        schedule: format!("SGD nesterov momentum {}, one-cycle: linear warm-up {:.0}% from lr/10, cosine to 0", cfg.momentum, cfg.warmup_frac * 100.0),
+        augmentation: "random crop 32 with 4 px zero padding, horizontal flip p=0.5".into(),
+        seed: cfg.seed,
+        git_commit: repo::git_commit(),
+        backend: "burn 0.22.1 flex (CPU), f32".into(),
+        train_seconds: trained.state.elapsed_secs,
+        test_images: n,
+        test_accuracy: acc,
+        weights_file,
+        history: trained.state.history.clone(),
+    };
+    card.save(&out_dir.join(format!("{}.toml", a.model)))?;
+    println!("{}: test accuracy {:.4} ({correct}/{n}), trained {:.0} s; wrote {}", a.model, acc, card.train_seconds, out_dir.display());
+    Ok(())
+}
+
+pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
+    let dir = a.weights_dir.unwrap_or_else(repo::weights_dir);
+    let card_path = dir.join(format!("{}.toml", a.model));
+    let card = ModelCard::load(&card_path)?;
+    let device = Device::flex();
+    let model = tensor_io::load_weights(&card.architecture, &card.weights_path(&card_path), &device)?;
+    let test = load_cifar10("test", a.skip_bad)?;
+    let test = match a.limit { Some(n) => test.subset(&test.spread_indices(n)), None => test };
+    let (correct, n) = evaluate(&model, &test, 500, &device);
+    let acc = correct as f64 / n as f64;
+    println!("{}: test accuracy {:.4} ({correct}/{n}); card says {:.4} on {} images", a.model, acc, card.test_accuracy, card.test_images);
+    if n == card.test_images && (acc - card.test_accuracy).abs() > 0.001 {
+        bail!("accuracy {acc:.4} differs from the card's {:.4} by more than 0.1%", card.test_accuracy);
+    }
+    Ok(())
+}
+
+pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
+    use advedge_models::train::TrainConfig;
+    let p = preset(&a.model)?;
+    let dev = Device::flex();
+    let ad = Device::flex().autodiff();
+    let m = p.arch.init(&dev);
+    let x = || tensor_io::images(vec![0.5; a.batch * 3 * 32 * 32], a.batch, 32, 32, &dev);
+    let _ = m.forward(x());
+    let t = Instant::now();
+    for _ in 0..a.reps { let _ = tensor_io::to_vec(m.forward(x())); }
+    let fwd = t.elapsed().as_secs_f64() / a.reps as f64;
+    let mt = p.arch.init(&ad);
+    let mut optim = burn::optim::SgdConfig::new().init();
+    let mut mt = mt;
+    let y = tensor_io::labels(&vec![1; a.batch], &ad);
+    let loss_fn = burn::nn::loss::CrossEntropyLossConfig::new().init(&ad);
+    let mut times = vec![];
+    for _ in 0..a.reps + 1 {
+        let t = Instant::now();
+        let xx = tensor_io::images(vec![0.5; a.batch * 3 * 32 * 32], a.batch, 32, 32, &ad);
+        let loss = loss_fn.forward(mt.forward(xx), y.clone());
+        let g = burn::optim::GradientsParams::from_grads(loss.backward(), &mt);
+        mt = optim.step(0.01, mt, g);
+        times.push(t.elapsed().as_secs_f64());
+    }
+    let step = times[1..].iter().sum::<f64>() / a.reps as f64;
+    let _ = TrainConfig::default();
+    println!("{} b{}: forward {:.1} ms, train step {:.1} ms; epoch of 50k ~ {:.0} s; params {}", a.model, a.batch, fwd * 1e3, step * 1e3, step * 50000.0 / a.batch as f64, m.num_params());
+    Ok(())
+}
