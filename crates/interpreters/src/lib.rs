@@ -1,1 +1,41 @@
+//! Interpreters: functions from (classifier, [0,1] images, class per image) to attribution maps
+//! [B,1,h,w] at the interpreter's native resolution, "higher = more salient", in [0,1].
+//!
+//! Adding an interpreter = one module + one `Interpreter` variant.
 
+pub mod backprop;
+pub mod cam;
+pub mod grad;
+pub mod layers;
+
+use advedge_models::Classifier;
+use burn::tensor::{Int, Tensor};
+use serde::{Deserialize, Serialize};
+
+pub use layers::ReluDeriv;
+
+/// The interpreters of the paper, with their settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Interpreter {
+    /// Vanilla gradient, average-pooled by `pool`.
+    Grad { pool: usize },
+    /// Class activation map.
+    Cam,
+}
+
+impl Interpreter {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Interpreter::Grad { .. } => "Grad",
+            Interpreter::Cam => "CAM",
+        }
+    }
+    /// Benign attribution maps (no gradient tracking through the result).
+    pub fn explain(&self, model: &Classifier, x: Tensor<4>, classes: Tensor<1, Int>) -> Tensor<4> {
+        match self {
+            Interpreter::Grad { pool } => grad::grad_map_autodiff(model, x, classes, *pool),
+            Interpreter::Cam => cam::cam_map(model, x, classes),
+        }
+    }
+}

@@ -1,1 +1,10 @@
+//! Metrics of the paper (spec section 9), on plain `f32` slices so they are independent of any
+//! tensor library and easy to check against reference implementations.
 
+mod maps;
+mod ssim;
+mod summary;
+
+pub use maps::{iou_topk, iou_topk_mean, kendall_tau_b, l1_mean, topk_mask, DEFAULT_IOU_KS};
+pub use ssim::{ssim, SsimConfig};
+pub use summary::{mean_std, Summary};

@@ -16,16 +16,20 @@ enum Cmd {
     Eval(crate::models_cmd::EvalArgs),
     /// Time forward and training steps of a classifier.
     BenchModel(crate::models_cmd::BenchArgs),
+    /// Write a PNG of an image and its attribution map side by side.
+    Explain(crate::explain_cmd::ExplainArgs),
 }
 
 pub fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match Cli::parse().cmd {
         Cmd::Train(a) => crate::models_cmd::train(a),
         Cmd::Eval(a) => crate::models_cmd::eval(a),
         Cmd::BenchModel(a) => crate::models_cmd::bench(a),
+        Cmd::Explain(a) => crate::explain_cmd::explain(a),
     }
 }

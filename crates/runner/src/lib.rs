@@ -2,5 +2,6 @@
 //! into resumable cells and render reports. Each command is a small module.
 
 pub mod cli;
+pub mod explain_cmd;
 pub mod models_cmd;
 pub mod repo;

@@ -1,0 +1,47 @@
+//! Grad: vanilla gradient saliency (Simonyan et al.), spec 2.1.
+//! S = minmax(avgpool_k(max_ch |d(-log p_c)/dx|)). At 224x224 the paper pools by 4 (56x56);
+//! at CIFAR's 32x32 we pool by 2 (16x16 maps) so a map cell still covers a few pixels.
+use crate::backprop::input_gradient;
+use crate::layers::ReluDeriv;
+use advedge_models::Classifier;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::tensor::module::avg_pool2d;
+use burn::tensor::ops::AvgPoolOptions;
+use burn::tensor::{Int, Tensor};
+
+/// Min-max normalise each map of a [B,1,H,W] batch to [0,1]: (A - min) / max(max - min, floor).
+pub fn minmax(a: Tensor<4>, floor: f64) -> Tensor<4> {
+    let [b, c, h, w] = a.dims();
+    let flat = a.reshape([b, c * h * w]);
+    let mn = flat.clone().min_dim(1);
+    let shifted = flat - mn;
+    let mx = shifted.clone().max_dim(1).clamp_min(floor);
+    (shifted / mx).reshape([b, c, h, w])
+}
+
+/// Post-processing of an input gradient [B,3,H,W] into a saliency map [B,1,H/k,W/k].
+pub fn saliency_from_gradient(g: Tensor<4>, pool: usize) -> Tensor<4> {
+    let a = g.abs().max_dim(1);
+    let a = if pool > 1 { avg_pool2d(a, AvgPoolOptions::new([pool, pool])) } else { a };
+    minmax(a, 1e-8)
+}
+
+/// Benign Grad maps via burn's first-order autodiff (the model must be on `x`'s device and in
+/// eval mode: pass `model.valid()` moved to an autodiff device and frozen).
+pub fn grad_map_autodiff(model: &Classifier, x: Tensor<4>, classes: Tensor<1, Int>, pool: usize) -> Tensor<4> {
+    let dev = x.device();
+    let ad = if dev.is_autodiff() { dev.clone() } else { dev.clone().autodiff() };
+    let x = x.detach().autodiff().require_grad();
+    let loss = CrossEntropyLossConfig::new().init(&ad).forward(model.forward(x.clone()), classes);
+    let grads = loss.backward();
+    let g = x.grad(&grads).expect("input gradient");
+    // CrossEntropyLoss averages over the batch; the min-max normalisation removes that factor.
+    saliency_from_gradient(g, pool)
+}
+
+/// Grad maps through the explicit backward graph: differentiable w.r.t. `x` when `x` tracks
+/// gradients (use `ReluDeriv::PAPER` for the attack's smoothed map).
+pub fn grad_map_explicit(model: &Classifier, x: Tensor<4>, classes: Tensor<1, Int>, pool: usize, d: ReluDeriv) -> Tensor<4> {
+    let (_, g) = input_gradient(model, x, classes, d);
+    saliency_from_gradient(g, pool)
+}

@@ -1,0 +1,93 @@
+//! `explain`: one image and its attribution map side by side, as a PNG (a first look at an
+//! interpreter). Maps are upsampled by nearest neighbour and coloured with a perceptual ramp.
+use crate::repo;
+use advedge_data::{decode_image, load_cifar10, Resize};
+use advedge_interpreters::Interpreter;
+use advedge_models::{tensor_io, ModelCard};
+use anyhow::{bail, Context};
+use burn::tensor::Device;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct ExplainArgs {
+    #[arg(long)]
+    model: String,
+    /// grad or cam.
+    #[arg(long)]
+    interpreter: String,
+    /// A CIFAR-10 test index, or a path to a 32x32 image file.
+    #[arg(long)]
+    image: String,
+    /// Class to explain (default: the model's prediction).
+    #[arg(long)]
+    class: Option<u32>,
+    #[arg(long, default_value = "results/explain.png")]
+    out: PathBuf,
+    /// Pixels per input pixel in the PNG.
+    #[arg(long, default_value_t = 8)]
+    scale: u32,
+}
+
+/// A perceptual dark-blue -> red -> yellow ramp for v in [0,1].
+pub fn colormap(v: f32) -> [u8; 3] {
+    let v = v.clamp(0.0, 1.0);
+    let stops: [[f32; 3]; 5] = [[0.0, 0.0, 0.2], [0.3, 0.0, 0.6], [0.8, 0.1, 0.3], [1.0, 0.6, 0.0], [1.0, 1.0, 0.6]];
+    let t = v * 4.0;
+    let i = (t.floor() as usize).min(3);
+    let f = t - i as f32;
+    let c = |k: usize| ((stops[i][k] * (1.0 - f) + stops[i + 1][k] * f) * 255.0) as u8;
+    [c(0), c(1), c(2)]
+}
+
+pub fn explain(a: ExplainArgs) -> anyhow::Result<()> {
+    let interp = match a.interpreter.to_ascii_lowercase().as_str() {
+        "grad" => Interpreter::Grad { pool: 2 },
+        "cam" => Interpreter::Cam,
+        other => bail!("unknown interpreter `{other}` (known: grad, cam)"),
+    };
+    let card_path = repo::weights_dir().join(format!("{}.toml", a.model));
+    let card = ModelCard::load(&card_path)?;
+    let dev = Device::flex();
+    let model = tensor_io::load_weights(&card.architecture, &card.weights_path(&card_path), &dev)?;
+    let (img, label) = match a.image.parse::<usize>() {
+        Ok(i) => {
+            let test = load_cifar10("test", false)?;
+            if i >= test.len() {
+                bail!("test index {i} out of range (0..{})", test.len());
+            }
+            (test.image_u8(i).to_vec(), Some(test.labels[i]))
+        }
+        Err(_) => (decode_image(&PathBuf::from(&a.image), Resize::Exact(32, 32))?.0, None),
+    };
+    let x: Vec<f32> = img.iter().map(|&v| v as f32 / 255.0).collect();
+    let xt = tensor_io::images(x.clone(), 1, 32, 32, &dev);
+    let probs = tensor_io::to_vec(burn::tensor::activation::softmax(model.forward(xt.clone()), 1));
+    let pred = (0..probs.len()).max_by(|&i, &j| probs[i].total_cmp(&probs[j])).unwrap() as u32;
+    let class = a.class.unwrap_or(pred);
+    let map = interp.explain(&model, xt, tensor_io::labels(&[class], &dev));
+    let [_, _, mh, mw] = map.dims();
+    let m = tensor_io::to_vec(map);
+    let s = a.scale;
+    let mut out = image::RgbImage::new(64 * s + s, 32 * s);
+    for y in 0..32 * s {
+        for xx in 0..32 * s {
+            let (py, px) = ((y / s) as usize, (xx / s) as usize);
+            let rgb = [img[py * 32 + px], img[1024 + py * 32 + px], img[2048 + py * 32 + px]];
+            out.put_pixel(xx, y, image::Rgb(rgb));
+            let v = m[(py * mh / 32) * mw + px * mw / 32];
+            out.put_pixel(32 * s + s + xx, y, image::Rgb(colormap(v)));
+        }
+    }
+    if let Some(p) = a.out.parent() {
+        std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
+    }
+    out.save(&a.out).with_context(|| format!("writing {}", a.out.display()))?;
+    let name = |c: u32| advedge_data::CIFAR10_CLASSES.get(c as usize).copied().unwrap_or("?");
+    println!(
+        "{} map ({mh}x{mw}) for class {} ({}), predicted {} ({}, p={:.3}){}; wrote {}",
+        interp.name(), class, name(class), pred, name(pred), probs[pred as usize],
+        label.map(|l| format!(", true {} ({})", l, name(l))).unwrap_or_default(),
+        a.out.display()
+    );
+    Ok(())
+}
