@@ -1,6 +1,7 @@
 //! Everything `cargo xtask` does: train and evaluate classifiers, (later) expand experiment grids
 //! into resumable cells and render reports. Each command is a small module.
 
+pub mod attack_cmd;
 pub mod cli;
 pub mod explain_cmd;
 pub mod models_cmd;

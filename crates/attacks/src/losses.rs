@@ -1,0 +1,39 @@
+//! Classification losses of spec 4.1, per batch (summed over samples).
+use advedge_models::tensor_io;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+/// Σ_b -log p_t.
+pub fn ce_sum(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let k = logits.dims()[1];
+    -(log_softmax(logits, 1) * targets.one_hot(k).float()).sum()
+}
+
+/// Σ_b -z_t: the raw logit "NLL" the authors' PGD-CAM/RTS warm-up uses (spec 4.1 ⚠).
+pub fn raw_logit_sum(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let k = logits.dims()[1];
+    -(logits * targets.one_hot(k).float()).sum()
+}
+
+/// Label-smoothed CE with per-sample confidences: q_t = conf, q_j = (1-conf)/(K-1).
+/// The authors divide by 9 (CIFAR-10's K-1) at every scale; at K = 10 this is exact.
+pub fn smoothed_ce_sum(logits: Tensor<2>, targets: Tensor<1, Int>, conf: &[f32], device: &Device) -> Tensor<1> {
+    let [b, k] = logits.dims();
+    let conf_t = Tensor::<1>::from_data(TensorData::new(conf.to_vec(), [b]), device).reshape([b, 1]);
+    let onehot = targets.one_hot(k).float();
+    let rest = (conf_t.clone().neg().add_scalar(1.0)) / 9.0;
+    let q = onehot.clone() * conf_t + (onehot.neg().add_scalar(1.0)) * rest;
+    -(log_softmax(logits, 1) * q).sum()
+}
+
+/// Per-sample softmax probability of each target.
+pub fn target_probs(logits: Tensor<2>, targets: &[u32]) -> Vec<f32> {
+    let k = logits.dims()[1];
+    let p = tensor_io::to_vec(burn::tensor::activation::softmax(logits, 1));
+    targets.iter().enumerate().map(|(i, &t)| p[i * k + t as usize]).collect()
+}
+
+/// Per-sample argmax.
+pub fn argmax(logits: Tensor<2>) -> Vec<u32> {
+    tensor_io::to_vec_int(logits.argmax(1).flatten::<1>(0, 1)).into_iter().map(|v| v as u32).collect()
+}

@@ -1,0 +1,51 @@
+//! Attack variants and where their edge weighting applies.
+use crate::edges::EdgeMode;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Variant {
+    /// Ordinary targeted attack, no interpretation term (the paper's Figure 1b control).
+    Plain,
+    /// ADV2 (Zhang et al. 2020): interpretation term, no edges.
+    Adv2,
+    /// AdvEdge: warm-up steps weighted by the Sobel magnitude W.
+    AdvEdge,
+    /// AdvEdge+: warm-up steps confined to W > threshold.
+    #[serde(rename = "advedge+", alias = "advedgeplus")]
+    AdvEdgePlus,
+}
+
+impl Variant {
+    pub const ALL: [Variant; 4] = [Variant::Plain, Variant::Adv2, Variant::AdvEdge, Variant::AdvEdgePlus];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Variant::Plain => "Plain",
+            Variant::Adv2 => "ADV2",
+            Variant::AdvEdge => "AdvEdge",
+            Variant::AdvEdgePlus => "AdvEdge+",
+        }
+    }
+    /// Edge mode for a signed-step (PGD) framework: AdvEdge+ is an unweighted binary mask there.
+    pub fn pgd_edge_mode(&self, threshold: f32) -> EdgeMode {
+        match self {
+            Variant::Plain | Variant::Adv2 => EdgeMode::None,
+            Variant::AdvEdge => EdgeMode::Weighted,
+            Variant::AdvEdgePlus => EdgeMode::Binary { threshold, keep_weight: false },
+        }
+    }
+    pub fn has_interpretation_term(&self) -> bool {
+        !matches!(self, Variant::Plain)
+    }
+}
+
+/// Where edge weights apply (spec 1.4): the authors' code uses them in the warm-up only; the
+/// paper's text says every step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EdgeScope {
+    #[default]
+    Warmup,
+    All,
+}

@@ -1,0 +1,140 @@
+//! `attack`: run one attack cell (model x PGD x interpreter x variant) on N CIFAR test images
+//! the classifier gets right, and print the paper's per-cell metrics. The experiment-grid runner
+//! (`reproduce`) will call the same function per cell.
+use crate::repo;
+use advedge_attacks::pgd::{self, PgdConfig};
+use advedge_attacks::{AttackBatch, ImageOutcome, Variant};
+use advedge_data::load_cifar10;
+use advedge_interpreters::Interpreter;
+use advedge_metrics::{iou_topk_mean, l1_mean, mean_std, ssim, SsimConfig, DEFAULT_IOU_KS};
+use advedge_models::{tensor_io, Classifier, ModelCard};
+use anyhow::bail;
+use burn::tensor::Device;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct AttackArgs {
+    #[arg(long)]
+    model: String,
+    /// grad or cam.
+    #[arg(long)]
+    interpreter: String,
+    /// plain, adv2, advedge, advedge+ (comma-separated for several).
+    #[arg(long, default_value = "adv2,advedge,advedge+")]
+    variants: String,
+    /// Number of correctly classified test images to attack.
+    #[arg(long, default_value_t = 20)]
+    images: usize,
+    #[arg(long, default_value_t = 10)]
+    batch: usize,
+    /// Multiply every iteration count of the paper's schedule by this factor.
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Apply the edge weighting in every step (paper text) instead of the warm-up only (code).
+    #[arg(long)]
+    edges_all_steps: bool,
+    #[arg(long)]
+    weights_dir: Option<PathBuf>,
+}
+
+pub fn parse_interpreter(s: &str) -> anyhow::Result<Interpreter> {
+    Ok(match s.to_ascii_lowercase().as_str() {
+        "grad" => Interpreter::Grad { pool: 2 },
+        "cam" => Interpreter::Cam,
+        other => bail!("unknown interpreter `{other}` (implemented: grad, cam; rts and mask are not yet)"),
+    })
+}
+
+pub fn parse_variant(s: &str) -> anyhow::Result<Variant> {
+    Ok(match s.trim().to_ascii_lowercase().as_str() {
+        "plain" => Variant::Plain,
+        "adv2" => Variant::Adv2,
+        "advedge" => Variant::AdvEdge,
+        "advedge+" | "advedgeplus" => Variant::AdvEdgePlus,
+        other => bail!("unknown variant `{other}` (plain, adv2, advedge, advedge+)"),
+    })
+}
+
+/// The first `n` test images (spread over the classes) that `model` classifies correctly.
+pub fn correct_images(model: &Classifier, n: usize, dev: &Device) -> anyhow::Result<AttackBatch> {
+    let test = load_cifar10("test", false)?;
+    // A fixed, class-balanced order: stride through the sorted test set.
+    let order = test.spread_indices(test.len().min(n * 4).max(n));
+    let mut keep = Vec::new();
+    for chunk in order.chunks(200) {
+        let (x, y) = test.batch_f32(chunk);
+        let pred = tensor_io::to_vec_int(model.forward(tensor_io::images(x, chunk.len(), 32, 32, dev)).argmax(1).flatten::<1>(0, 1));
+        keep.extend(chunk.iter().zip(pred).zip(y).filter(|((_, p), l)| *p == *l as i64).map(|((&i, _), _)| i));
+        if keep.len() >= n {
+            break;
+        }
+    }
+    keep.truncate(n);
+    let (images, labels) = test.batch_f32(&keep);
+    Ok(AttackBatch { images, labels, indices: keep, height: 32, width: 32 })
+}
+
+/// Per-cell summary of the paper's metrics over successful samples.
+pub fn summarize(out: &[ImageOutcome], clean: &AttackBatch) -> String {
+    let n = clean.image_len();
+    let pos = |idx: usize| clean.indices.iter().position(|&i| i == idx).unwrap();
+    let succ: Vec<&ImageOutcome> = out.iter().filter(|o| o.success).collect();
+    let conf = mean_std(&succ.iter().map(|o| o.target_prob as f64).collect::<Vec<_>>());
+    let l1 = mean_std(&succ.iter().map(|o| l1_mean(&o.adversarial_map, &o.benign_map)).collect::<Vec<_>>());
+    let iou = mean_std(&succ.iter().map(|o| iou_topk_mean(&o.adversarial_map, &o.benign_map, &DEFAULT_IOU_KS)).collect::<Vec<_>>());
+    let noise = mean_std(
+        &succ
+            .iter()
+            .map(|o| {
+                let p = pos(o.image_index);
+                1.0 - ssim(&clean.images[p * n..(p + 1) * n], &o.adversarial, 3, clean.height, clean.width, SsimConfig::default())
+            })
+            .collect::<Vec<_>>(),
+    );
+    let secs = mean_std(&out.iter().map(|o| o.seconds).collect::<Vec<_>>());
+    let failed = out.iter().filter(|o| o.failure.is_some()).count();
+    format!(
+        "success {:>3}/{:<3} ({:.3})  conf {:.3}  L1 {:.3}±{:.3}  IoU {:.3}±{:.3}  1-SSIM {:.4}±{:.4}  time/img {:.2}s{}",
+        succ.len(), out.len(), succ.len() as f64 / out.len() as f64, conf.mean, l1.mean, l1.std, iou.mean, iou.std, noise.mean, noise.std, secs.mean,
+        if failed > 0 { format!("  ({failed} stopped on NaN/Inf)") } else { String::new() }
+    )
+}
+
+pub fn attack(a: AttackArgs) -> anyhow::Result<()> {
+    let interp = parse_interpreter(&a.interpreter)?;
+    let variants = a.variants.split(',').map(parse_variant).collect::<anyhow::Result<Vec<_>>>()?;
+    let dir = a.weights_dir.unwrap_or_else(repo::weights_dir);
+    let card_path = dir.join(format!("{}.toml", a.model));
+    let card = ModelCard::load(&card_path)?;
+    let dev = Device::flex();
+    let model = tensor_io::load_weights(&card.architecture, &card.weights_path(&card_path), &dev)?;
+    let clean = correct_images(&model, a.images, &dev)?;
+    println!("{} ({}), PGD x {}, {} correctly classified CIFAR-10 test images, schedule x{}", a.model, card.description, interp.name(), clean.len(), a.scale);
+    for v in variants {
+        let mut cfg = PgdConfig::paper(&interp, v).scaled(a.scale);
+        cfg.seed = a.seed;
+        if a.edges_all_steps {
+            cfg.edge_scope = advedge_attacks::EdgeScope::All;
+        }
+        let bar = advedge_models::train::progress(clean.len().div_ceil(a.batch) as u64, 0, v.name());
+        let mut out = Vec::new();
+        for start in (0..clean.len()).step_by(a.batch) {
+            let end = (start + a.batch).min(clean.len());
+            let n = clean.image_len();
+            let sub = AttackBatch {
+                images: clean.images[start * n..end * n].to_vec(),
+                labels: clean.labels[start..end].to_vec(),
+                indices: clean.indices[start..end].to_vec(),
+                height: 32,
+                width: 32,
+            };
+            out.extend(pgd::run(&model, &interp, v, &cfg, &sub));
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        println!("  {:<9} {}", v.name(), summarize(&out, &clean));
+    }
+    Ok(())
+}
