@@ -1,13 +1,16 @@
 //! Attacks on interpretable deep learning systems (spec sections 3-8).
 //!
 //! A variant (plain, ADV2, AdvEdge, AdvEdge+) decides how the Sobel edge weights enter the
-//! warm-up phase; a framework (PGD so far) decides how the image is parametrised and stepped;
+//! warm-up phase; a framework (PGD, C&W, StAdv) decides how the image is parametrised and stepped;
 //! an interpreter decides the interpretation loss and the output rule. Every attack returns one
 //! `ImageOutcome` per image and is deterministic for a given seed: random draws come from a
 //! per-image stream seeded by (seed, image index), so results do not depend on batch size.
 
+pub mod adam;
 pub mod edges;
+pub mod interp_loss;
 pub mod losses;
+pub mod optim_attack;
 pub mod outcome;
 pub mod pgd;
 pub mod rng;

@@ -43,3 +43,59 @@ impl AttackBatch {
         3 * self.height * self.width
     }
 }
+
+/// Final evaluation shared by all frameworks: the real interpreter's map for the target at the
+/// final images, success by argmax (final-iterate interpreters) or by a stored best point
+/// (selecting interpreters), and one `ImageOutcome` per image.
+#[allow(clippy::too_many_arguments)]
+pub fn finish(
+    model: &advedge_models::Classifier,
+    interp: &advedge_interpreters::Interpreter,
+    variant: crate::Variant,
+    batch: &AttackBatch,
+    final_images: Vec<f32>,
+    targets: &[u32],
+    benign: burn::tensor::Tensor<4>,
+    best: &[crate::interp_loss::Best],
+    failure: &[Option<String>],
+    iterations: usize,
+    started: std::time::Instant,
+) -> Vec<ImageOutcome> {
+    use advedge_models::tensor_io;
+    let dev = benign.device();
+    let (b, n) = (batch.len(), batch.image_len());
+    let dims = benign.dims();
+    let ml = dims[1] * dims[2] * dims[3];
+    let benign_maps = tensor_io::to_vec(benign);
+    let xt = tensor_io::images(final_images.clone(), b, batch.height, batch.width, &dev);
+    let logits = model.forward(xt.clone());
+    let probs = crate::losses::target_probs(logits.clone(), targets);
+    let pred = crate::losses::argmax(logits);
+    let adv_maps = tensor_io::to_vec(interp.explain(model, xt, tensor_io::labels(targets, &dev)));
+    let secs = started.elapsed().as_secs_f64() / b as f64;
+    let select = crate::interp_loss::selects_best(interp) && variant != crate::Variant::Plain;
+    (0..b)
+        .map(|j| {
+            let fin = || (final_images[j * n..(j + 1) * n].to_vec(), adv_maps[j * ml..(j + 1) * ml].to_vec(), probs[j]);
+            let (adv, amap, p, ok) = match (&best[j], select) {
+                (Some((bx, bm, bp, _)), true) => (bx.clone(), bm.clone(), *bp, true),
+                (None, true) => { let (a, m, p) = fin(); (a, m, p, false) }
+                (_, false) => { let (a, m, p) = fin(); (a, m, p, pred[j] == targets[j]) }
+            };
+            ImageOutcome {
+                image_index: batch.indices[j],
+                label: batch.labels[j],
+                target: targets[j],
+                success: ok && failure[j].is_none(),
+                target_prob: p,
+                adversarial: adv,
+                benign_map: benign_maps[j * ml..(j + 1) * ml].to_vec(),
+                adversarial_map: amap,
+                map_hw: [dims[2], dims[3]],
+                iterations,
+                seconds: secs,
+                failure: failure[j].clone(),
+            }
+        })
+        .collect()
+}

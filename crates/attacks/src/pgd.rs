@@ -7,13 +7,11 @@
 //! Deviation: the Grad attack differentiates the saliency w.r.t. the [0,1] input x, not w.r.t.
 //! N(x) as the authors' code does (spec 2.1 ⚠): a per-channel 1/std factor before the channel max.
 use crate::edges::edge_weights;
-use crate::losses::{argmax, ce_sum, raw_logit_sum, smoothed_ce_sum, target_probs};
+use crate::losses::{ce_sum, raw_logit_sum, smoothed_ce_sum, target_probs};
 use crate::rng::{image_rng, random_target};
 use crate::{AttackBatch, EdgeScope, ImageOutcome, Variant};
-use advedge_interpreters::backprop::input_gradient;
-use advedge_interpreters::cam::cam_raw;
-use advedge_interpreters::grad::{grad_map_explicit, minmax, saliency_from_gradient};
-use advedge_interpreters::{Interpreter, ReluDeriv};
+use crate::interp_loss::{logits_and_int, selects_best, update_best, Best};
+use advedge_interpreters::Interpreter;
 use advedge_models::{tensor_io, Classifier};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
@@ -201,9 +199,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
     let x0 = batch.images.clone();
     // Benign maps for the true class (spec 1.1: Grad and CAM use g(x; y)).
     let m0 = interp.explain(model, ctx.x_plain(&x0), tensor_io::labels(&batch.labels, &dev));
-    let map_dims = m0.dims();
     let m0_ad = m0.clone().to_device(&ad);
-    let benign_maps = tensor_io::to_vec(m0.clone());
     // Edge factors (phase 1 always; phase 2 too with EdgeScope::All).
     let mode = variant.pgd_edge_mode(cfg.edge_threshold);
     let factor: Vec<f32> = (0..b).flat_map(|i| mode.factor(&edge_weights(&x0[i * n..(i + 1) * n], batch.height, batch.width))).collect();
@@ -233,43 +229,18 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
     }
 
     // Grad best-point tracking.
-    let mut best: Vec<Option<(Vec<f32>, Vec<f32>, f32, f64)>> = vec![None; b];
-    let map_len = map_dims[1] * map_dims[2] * map_dims[3];
+    let mut best: Vec<Best> = vec![None; b];
     if variant != Variant::Plain {
         for (step, &(c, i, len)) in phase2.iter().enumerate() {
             let conf: Vec<f32> = rngs.iter_mut().map(|r| r.gen_range((0.95 + 0.04 * i as f32 / len as f32)..=1.0)).collect();
             let xa = ctx.x_ad(&x);
-            let (logits, s) = match interp {
-                Interpreter::Cam => {
-                    let f = ctx.mad.features(xa.clone());
-                    (f.logits, minmax(cam_raw(f.last, ctx.mad.fc_weight(), t_ad.clone()), 1e-12))
-                }
-                Interpreter::Grad { pool } => {
-                    let (logits, g) = input_gradient(&ctx.mad, xa.clone(), t_ad.clone(), ReluDeriv::Soft { tau: cfg.soft_tau });
-                    (logits, saliency_from_gradient(g, *pool))
-                }
-            };
+            let (logits, int) = logits_and_int(interp, &ctx.mad, xa.clone(), t_ad.clone(), m0_ad.clone(), cfg.soft_tau);
             // Grad: select before the update (spec 5.1), with the real ReLU map.
-            if let Interpreter::Grad { pool } = interp {
-                if i % cfg.select_every == 0 {
-                    let p = target_probs(logits.clone().inner(), &targets);
-                    let real = grad_map_explicit(model, ctx.x_plain(&x), t_plain.clone(), *pool, ReluDeriv::Exact);
-                    let d = tensor_io::to_vec((real.clone() - m0.clone()).powf_scalar(2.0).sum_dims(&[1, 2, 3]));
-                    let rv = tensor_io::to_vec(real);
-                    for j in 0..b {
-                        let better = best[j].as_ref().map(|bb| (d[j] as f64) < bb.3).unwrap_or(true);
-                        if alive[j] && p[j] > cfg.select_min_prob && better {
-                            best[j] = Some((x[j * n..(j + 1) * n].to_vec(), rv[j * map_len..(j + 1) * map_len].to_vec(), p[j], d[j] as f64));
-                        }
-                    }
-                }
+            if selects_best(interp) && i % cfg.select_every == 0 {
+                let p = target_probs(logits.clone().inner(), &targets);
+                update_best(&mut best, interp, model, &x, [batch.height, batch.width], &p, t_plain.clone(), m0.clone(), &alive, cfg.select_min_prob);
             }
             let cls = if cfg.smoothing { smoothed_ce_sum(logits, t_ad.clone(), &conf, &ad) } else { ce_sum(logits, t_ad.clone()) };
-            let diff = (s - m0_ad.clone()).powf_scalar(2.0);
-            let int = match interp {
-                Interpreter::Cam => diff.mean_dims(&[1, 2, 3]).sum(),
-                Interpreter::Grad { .. } => diff.sum(),
-            };
             let loss = cls + int * c;
             let g = tensor_io::to_vec(xa.grad(&loss.backward()).expect("input grad"));
             check_finite(&g, n, &mut alive, &mut failure, &format!("phase-2 step {step}"));
@@ -278,34 +249,5 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
         }
     }
 
-    // Final evaluation with the real interpreter.
-    let logits = model.forward(ctx.x_plain(&x));
-    let probs = target_probs(logits.clone(), &targets);
-    let pred = argmax(logits);
-    let adv_maps = tensor_io::to_vec(interp.explain(model, ctx.x_plain(&x), t_plain.clone()));
-    let secs = t0.elapsed().as_secs_f64() / b as f64;
-    (0..b)
-        .map(|j| {
-            let select = matches!(interp, Interpreter::Grad { .. }) && variant != Variant::Plain;
-            let (adv, amap, p, ok) = match (&best[j], select) {
-                (Some((bx, bm, bp, _)), true) => (bx.clone(), bm.clone(), *bp, true),
-                (None, true) => (x[j * n..(j + 1) * n].to_vec(), adv_maps[j * map_len..(j + 1) * map_len].to_vec(), probs[j], false),
-                (_, false) => (x[j * n..(j + 1) * n].to_vec(), adv_maps[j * map_len..(j + 1) * map_len].to_vec(), probs[j], pred[j] == targets[j]),
-            };
-            ImageOutcome {
-                image_index: batch.indices[j],
-                label: batch.labels[j],
-                target: targets[j],
-                success: ok && failure[j].is_none(),
-                target_prob: p,
-                adversarial: adv,
-                benign_map: benign_maps[j * map_len..(j + 1) * map_len].to_vec(),
-                adversarial_map: amap,
-                map_hw: [map_dims[2], map_dims[3]],
-                iterations: iters,
-                seconds: secs,
-                failure: failure[j].clone(),
-            }
-        })
-        .collect()
+    crate::outcome::finish(model, interp, variant, batch, x, &targets, m0, &best, &failure, iters, t0)
 }

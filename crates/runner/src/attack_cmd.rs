@@ -2,6 +2,7 @@
 //! the classifier gets right, and print the paper's per-cell metrics. The experiment-grid runner
 //! (`reproduce`) will call the same function per cell.
 use crate::repo;
+use advedge_attacks::optim_attack::{self, Kind, OptimConfig};
 use advedge_attacks::pgd::{self, PgdConfig};
 use advedge_attacks::{AttackBatch, ImageOutcome, Variant};
 use advedge_data::load_cifar10;
@@ -19,6 +20,9 @@ pub struct AttackArgs {
     /// grad or cam.
     #[arg(long)]
     interpreter: String,
+    /// pgd, cw or stadv.
+    #[arg(long, default_value = "pgd")]
+    framework: String,
     /// plain, adv2, advedge, advedge+ (comma-separated for several).
     #[arg(long, default_value = "adv2,advedge,advedge+")]
     variants: String,
@@ -111,13 +115,20 @@ pub fn attack(a: AttackArgs) -> anyhow::Result<()> {
     let dev = Device::flex();
     let model = tensor_io::load_weights(&card.architecture, &card.weights_path(&card_path), &dev)?;
     let clean = correct_images(&model, a.images, &dev)?;
-    println!("{} ({}), PGD x {}, {} correctly classified CIFAR-10 test images, schedule x{}", a.model, card.description, interp.name(), clean.len(), a.scale);
+    let fw = a.framework.to_ascii_lowercase();
+    if !["pgd", "cw", "stadv"].contains(&fw.as_str()) {
+        bail!("unknown framework `{}` (pgd, cw, stadv)", a.framework);
+    }
+    println!("{} ({}), {} x {}, {} correctly classified CIFAR-10 test images, schedule x{}", a.model, card.description, fw, interp.name(), clean.len(), a.scale);
     for v in variants {
-        let mut cfg = PgdConfig::paper(&interp, v).scaled(a.scale);
-        cfg.seed = a.seed;
-        if a.edges_all_steps {
-            cfg.edge_scope = advedge_attacks::EdgeScope::All;
-        }
+        let scope = if a.edges_all_steps { advedge_attacks::EdgeScope::All } else { advedge_attacks::EdgeScope::Warmup };
+        let mut pcfg = PgdConfig::paper(&interp, v).scaled(a.scale);
+        pcfg.seed = a.seed;
+        pcfg.edge_scope = scope;
+        let kind = if fw == "cw" { Kind::Cw } else { Kind::Stadv };
+        let mut ocfg = OptimConfig::paper(kind, &interp).scaled(a.scale);
+        ocfg.seed = a.seed;
+        ocfg.edge_scope = scope;
         let bar = advedge_models::train::progress(clean.len().div_ceil(a.batch) as u64, 0, v.name());
         let mut out = Vec::new();
         for start in (0..clean.len()).step_by(a.batch) {
@@ -130,7 +141,7 @@ pub fn attack(a: AttackArgs) -> anyhow::Result<()> {
                 height: 32,
                 width: 32,
             };
-            out.extend(pgd::run(&model, &interp, v, &cfg, &sub));
+            out.extend(if fw == "pgd" { pgd::run(&model, &interp, v, &pcfg, &sub) } else { optim_attack::run(&model, &interp, v, &ocfg, &sub) });
             bar.inc(1);
         }
         bar.finish_and_clear();

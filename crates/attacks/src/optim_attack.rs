@@ -1,0 +1,252 @@
+//! C&W (spec 6) and StAdv (spec 7): optimiser-driven frameworks sharing one loop.
+//! C&W optimises w with x̃ = (tanh w + 1)/2; StAdv optimises a per-pixel flow F and warps x.
+//! Both: Adam (lr 0.01, AMSGrad), phase 1 on the edge view x̂ = x + E ⊙ (x̃ - x), phase 2 on the
+//! unweighted x̃ with a new Adam (and a new one per stage for Grad), Grad keeps the best point
+//! with p_t > 0.75 every 10 steps, CAM returns the final iterate.
+use crate::adam::Adam;
+use crate::edges::{edge_weights, EdgeMode};
+use crate::interp_loss::{per_sample_int, selects_best, update_best, Best};
+use crate::losses::{ce_sum, target_probs};
+use crate::pgd::Schedule;
+use crate::rng::{image_rng, random_target};
+use crate::{AttackBatch, EdgeScope, ImageOutcome, Variant};
+use advedge_interpreters::Interpreter;
+use advedge_models::{tensor_io, Classifier};
+use burn::module::Module;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::ops::{GridSampleOptions, GridSamplePaddingMode, InterpolateMode};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Cw,
+    Stadv,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimConfig {
+    pub kind: Kind,
+    pub lr: f32,
+    pub warmup_iters: usize,
+    pub schedule: Schedule,
+    /// Weight of the classification CE in phase 2 (2 for C&W, 2 for StAdv-CAM, 1 for StAdv-Grad).
+    pub ce_weight: f64,
+    /// C&W-CAM counts the batch L2 once per sample (spec 6 ⚠): multiply L2 by the batch size.
+    pub l2_times_batch: bool,
+    /// Weight of the C&W f term in phase 1.
+    pub cw_f_weight: f64,
+    /// StAdv flow-smoothness weight τ.
+    pub flow_tau: f64,
+    pub edge_threshold: f32,
+    pub edge_scope: EdgeScope,
+    pub select_every: usize,
+    pub select_min_prob: f32,
+    pub soft_tau: f64,
+    pub seed: u64,
+}
+
+impl OptimConfig {
+    pub fn paper(kind: Kind, interp: &Interpreter) -> Self {
+        let grad = matches!(interp, Interpreter::Grad { .. });
+        let stages = Schedule::Stages { stages: vec![(0.003, 301), (0.01, 201), (0.05, 101), (0.2, 101)] };
+        OptimConfig {
+            kind,
+            lr: 0.01,
+            warmup_iters: match (kind, grad) { (_, true) => 450, (Kind::Cw, false) => 300, (Kind::Stadv, false) => 200 },
+            schedule: if grad { stages } else { Schedule::Ramp { c0: 5.0, iters: if kind == Kind::Cw { 1500 } else { 600 } } },
+            ce_weight: if kind == Kind::Stadv && grad { 1.0 } else { 2.0 },
+            l2_times_batch: kind == Kind::Cw && !grad,
+            cw_f_weight: 1e-4,
+            flow_tau: 5e-4,
+            edge_threshold: 0.1,
+            edge_scope: EdgeScope::Warmup,
+            select_every: 10,
+            select_min_prob: 0.75,
+            soft_tau: 1e-4,
+            seed: 0,
+        }
+    }
+    pub fn scaled(mut self, f: f64) -> Self {
+        let s = |n: usize| ((n as f64 * f).round() as usize).max(1);
+        self.warmup_iters = s(self.warmup_iters);
+        self.schedule = match self.schedule {
+            Schedule::Ramp { c0, iters } => Schedule::Ramp { c0, iters: s(iters) },
+            Schedule::Stages { stages } => Schedule::Stages { stages: stages.into_iter().map(|(c, n)| (c, s(n))).collect() },
+        };
+        self.select_every = s(self.select_every);
+        self
+    }
+}
+
+/// x̃(w) = (tanh w + 1) / 2.
+pub fn tanh_image(w: Tensor<4>) -> Tensor<4> {
+    (w.tanh() + 1.0) / 2.0
+}
+
+/// w0 = atanh(2x - 1), with x clamped to [1e-6, 1 - 1e-6] so saturated pixels stay finite.
+pub fn tanh_init(x: &[f32]) -> Vec<f32> {
+    x.iter().map(|&v| (2.0 * v.clamp(1e-6, 1.0 - 1e-6) - 1.0).atanh()).collect()
+}
+
+/// Bilinear warp of `x` [B,C,H,W] by `flow` [B,2,H,W] (channel 0 = rows, 1 = columns, pixels).
+/// Sampling coordinates are clamped to the image (spec 7), so the gradient vanishes there.
+pub fn warp(x: Tensor<4>, flow: Tensor<4>) -> Tensor<4> {
+    let [b, _, h, w] = x.dims();
+    let dev = x.device();
+    let rows = Tensor::<1>::from_data(TensorData::new((0..h).map(|i| i as f32).collect::<Vec<_>>(), [h]), &dev).reshape([1, h, 1]);
+    let cols = Tensor::<1>::from_data(TensorData::new((0..w).map(|j| j as f32).collect::<Vec<_>>(), [w]), &dev).reshape([1, 1, w]);
+    let u = (flow.clone().narrow(1, 0, 1).reshape([b, h, w]) + rows).clamp(0.0, (h - 1) as f64);
+    let v = (flow.narrow(1, 1, 1).reshape([b, h, w]) + cols).clamp(0.0, (w - 1) as f64);
+    // align_corners = true maps -1..1 onto pixel centres 0..size-1.
+    let gy = u * (2.0 / (h - 1) as f64) - 1.0;
+    let gx = v * (2.0 / (w - 1) as f64) - 1.0;
+    let grid = Tensor::stack::<4>(vec![gx, gy], 3);
+    x.grid_sample_2d(grid, GridSampleOptions::new(InterpolateMode::Bilinear).with_padding_mode(GridSamplePaddingMode::Border).with_align_corners(true))
+}
+
+/// Per-sample flow smoothness Σ_p Σ_{q ∈ 4 diagonal neighbours} sqrt(|F_p - F_q|² + 1e-8), with
+/// replicate padding (spec 4.2 ⚠: diagonal, not 4-connected, neighbours).
+pub fn flow_loss(flow: Tensor<4>) -> Tensor<1> {
+    let [b, _, h, w] = flow.dims();
+    // replicate-pad by one pixel
+    let top = flow.clone().narrow(2, 0, 1);
+    let bottom = flow.clone().narrow(2, h - 1, 1);
+    let p = Tensor::cat(vec![top, flow.clone(), bottom], 2);
+    let left = p.clone().narrow(3, 0, 1);
+    let right = p.clone().narrow(3, w - 1, 1);
+    let p = Tensor::cat(vec![left, p, right], 3);
+    let mut total: Option<Tensor<1>> = None;
+    for (dy, dx) in [(0usize, 0usize), (0, 2), (2, 0), (2, 2)] {
+        let q = p.clone().narrow(2, dy, h).narrow(3, dx, w);
+        let d = ((flow.clone() - q).powf_scalar(2.0).sum_dim(1) + 1e-8).sqrt().sum_dims(&[1, 2, 3]).reshape([b]);
+        total = Some(match total { Some(t) => t + d, None => d });
+    }
+    total.expect("four neighbours")
+}
+
+/// C&W's f = max(max_j z_j·1[j≠t] − z_t, −κ) with κ = 0, per sample (spec 4.1 ⚠: the target slot
+/// contributes a 0 to the max).
+pub fn cw_f(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let [b, k] = logits.dims();
+    let onehot = targets.one_hot(k).float();
+    let zt = (logits.clone() * onehot.clone()).sum_dim(1);
+    let other = (logits * (onehot.neg() + 1.0)).max_dim(1);
+    (other - zt).clamp_min(0.0).reshape([b])
+}
+
+fn ce_per_sample(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let [b, k] = logits.dims();
+    -(log_softmax(logits, 1) * targets.one_hot(k).float()).sum_dim(1).reshape([b])
+}
+
+/// Run C&W or StAdv against `interp` on `batch`.
+pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &OptimConfig, batch: &AttackBatch) -> Vec<ImageOutcome> {
+    let t0 = Instant::now();
+    let dev: Device = model.fc_weight().device();
+    let ad = dev.clone().autodiff();
+    let mad = model.clone().to_device(&ad).freeze();
+    let (b, h, w) = (batch.len(), batch.height, batch.width);
+    let (hw, n) = (h * w, batch.image_len());
+    let k = model.fc_weight().dims()[1] as u32;
+    let targets: Vec<u32> = batch.labels.iter().zip(&batch.indices).map(|(&y, &i)| random_target(cfg.seed, i as u64, y, k)).collect();
+    let t_ad = tensor_io::labels(&targets, &ad);
+    let t_plain = tensor_io::labels(&targets, &dev);
+    let x0 = batch.images.clone();
+    let x0_ad = tensor_io::images(x0.clone(), b, h, w, &ad);
+    let m0 = interp.explain(model, tensor_io::images(x0.clone(), b, h, w, &dev), tensor_io::labels(&batch.labels, &dev));
+    let m0_ad = m0.clone().to_device(&ad);
+    // C&W and StAdv keep W in AdvEdge+ (W·1[W>β]); spec 3.
+    let mode = match variant {
+        Variant::Plain | Variant::Adv2 => EdgeMode::None,
+        Variant::AdvEdge => EdgeMode::Weighted,
+        Variant::AdvEdgePlus => EdgeMode::Binary { threshold: cfg.edge_threshold, keep_weight: true },
+    };
+    let factor: Vec<f32> = (0..b).flat_map(|i| mode.factor(&edge_weights(&x0[i * n..(i + 1) * n], h, w))).collect();
+    let e_ad = Tensor::<1>::from_data(TensorData::new(factor, [b * hw]), &ad).reshape([b, 1, h, w]);
+    let (pshape, mut p): ([usize; 4], Vec<f32>) = match cfg.kind {
+        Kind::Cw => ([b, 3, h, w], tanh_init(&x0)),
+        Kind::Stadv => {
+            let mut v = Vec::with_capacity(b * 2 * hw);
+            for &i in &batch.indices {
+                let mut r = image_rng(cfg.seed, i as u64, 3);
+                v.extend((0..2 * hw).map(|_| 0.2 * (r.gen::<f32>() - 0.5)));
+            }
+            ([b, 2, h, w], v)
+        }
+    };
+    let chunk = p.len() / b;
+    let render = |pt: Tensor<4>| -> Tensor<4> {
+        match cfg.kind {
+            Kind::Cw => tanh_image(pt),
+            Kind::Stadv => warp(x0_ad.clone(), pt),
+        }
+    };
+    let edge_view = |img: Tensor<4>| x0_ad.clone() + e_ad.clone() * (img - x0_ad.clone());
+    let mut alive = vec![true; b];
+    let mut failure: Vec<Option<String>> = vec![None; b];
+    let mut iters = 0;
+    let mut best: Vec<Best> = vec![None; b];
+    let step_grad = |p: &mut Vec<f32>, adam: &mut Adam, loss: Tensor<1>, pt: &Tensor<4>, alive: &mut Vec<bool>, failure: &mut Vec<Option<String>>, what: String| {
+        let g = tensor_io::to_vec(pt.grad(&loss.backward()).expect("param grad"));
+        for j in 0..b {
+            if alive[j] && g[j * chunk..(j + 1) * chunk].iter().any(|v| !v.is_finite()) {
+                alive[j] = false;
+                failure[j] = Some(format!("non-finite gradient at {what}"));
+            }
+        }
+        adam.step(p, &g, alive, chunk);
+    };
+
+    // Phase 1: classification on the edge view.
+    let mut adam = Adam::new(p.len(), cfg.lr, true);
+    for i in 0..cfg.warmup_iters {
+        let pt = Tensor::<4>::from_data(TensorData::new(p.clone(), pshape), &ad).require_grad();
+        let img = render(pt.clone());
+        let view = if variant == Variant::Plain { img } else { edge_view(img) };
+        let logits = mad.forward(view.clone());
+        let loss = match cfg.kind {
+            Kind::Cw => (view - x0_ad.clone()).powf_scalar(2.0).sum() + cw_f(logits, t_ad.clone()).sum() * cfg.cw_f_weight,
+            Kind::Stadv => ce_sum(logits, t_ad.clone()) + flow_loss(pt.clone()).sum() * cfg.flow_tau,
+        };
+        step_grad(&mut p, &mut adam, loss, &pt, &mut alive, &mut failure, format!("warm-up step {i}"));
+        iters += 1;
+    }
+
+    // Phase 2: joint loss (c = 0 for the plain attack).
+    let steps = cfg.schedule.steps();
+    let mut adam = Adam::new(p.len(), cfg.lr, true);
+    for (s, &(c, i, _len)) in steps.iter().enumerate() {
+        if i == 0 && s > 0 {
+            adam = Adam::new(p.len(), cfg.lr, true); // new optimiser per Grad stage
+        }
+        let c = if variant == Variant::Plain { 0.0 } else { c };
+        let pt = Tensor::<4>::from_data(TensorData::new(p.clone(), pshape), &ad).require_grad();
+        let img = render(pt.clone());
+        let img = if cfg.edge_scope == EdgeScope::All && variant != Variant::Plain { edge_view(img) } else { img };
+        let (logits, int) = per_sample_int(interp, &mad, img.clone(), t_ad.clone(), m0_ad.clone(), cfg.soft_tau);
+        if selects_best(interp) && variant != Variant::Plain && i % cfg.select_every == 0 {
+            let probs = target_probs(logits.clone().inner(), &targets);
+            let xs = tensor_io::to_vec(img.clone().inner());
+            update_best(&mut best, interp, model, &xs, [h, w], &probs, t_plain.clone(), m0.clone(), &alive, cfg.select_min_prob);
+        }
+        let ce = ce_per_sample(logits, t_ad.clone()) * cfg.ce_weight;
+        let penalty = match cfg.kind {
+            Kind::Cw => {
+                let l2 = (img - x0_ad.clone()).powf_scalar(2.0).sum();
+                if cfg.l2_times_batch { l2 * b as f64 } else { l2 }
+            }
+            Kind::Stadv => flow_loss(pt.clone()).sum() * cfg.flow_tau,
+        };
+        let loss = (ce + int * c).sum() + penalty;
+        step_grad(&mut p, &mut adam, loss, &pt, &mut alive, &mut failure, format!("phase-2 step {s}"));
+        iters += 1;
+    }
+
+    let final_img = tensor_io::to_vec(render(Tensor::<4>::from_data(TensorData::new(p.clone(), pshape), &ad)).inner());
+    crate::outcome::finish(model, interp, variant, batch, final_img, &targets, m0, &best, &failure, iters, t0)
+}
