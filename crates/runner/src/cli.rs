@@ -16,6 +16,8 @@ enum Cmd {
     Eval(crate::models_cmd::EvalArgs),
     /// Time forward and training steps of a classifier.
     BenchModel(crate::models_cmd::BenchArgs),
+    /// Run (or resume) an experiment grid and render its tables.
+    Reproduce(crate::reproduce::ReproduceArgs),
     /// Run one attack cell and print its metrics.
     Attack(crate::attack_cmd::AttackArgs),
     /// Write a PNG of an image and its attribution map side by side.
@@ -32,6 +34,7 @@ pub fn main() -> anyhow::Result<()> {
         Cmd::Train(a) => crate::models_cmd::train(a),
         Cmd::Eval(a) => crate::models_cmd::eval(a),
         Cmd::BenchModel(a) => crate::models_cmd::bench(a),
+        Cmd::Reproduce(a) => crate::reproduce::reproduce(a),
         Cmd::Attack(a) => crate::attack_cmd::attack(a),
         Cmd::Explain(a) => crate::explain_cmd::explain(a),
     }

@@ -6,3 +6,4 @@ pub mod cli;
 pub mod explain_cmd;
 pub mod models_cmd;
 pub mod repo;
+pub mod reproduce;

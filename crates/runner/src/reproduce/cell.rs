@@ -1,0 +1,77 @@
+//! One cell of a grid: (model, framework, interpreter, variant) under a profile, with its fully
+//! resolved attack configuration and a key that hashes that configuration and the code version.
+use crate::attack_cmd::{parse_interpreter, parse_variant};
+use advedge_attacks::optim_attack::{Kind, OptimConfig};
+use advedge_attacks::pgd::PgdConfig;
+use advedge_attacks::{EdgeScope, Variant};
+use advedge_interpreters::Interpreter;
+use serde::Serialize;
+
+/// Bump when a change alters what an attack computes for the same configuration.
+pub const ATTACK_CODE_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "framework", rename_all = "lowercase")]
+pub enum FrameworkConfig {
+    Pgd(PgdConfig),
+    Optim(OptimConfig),
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Cell {
+    pub model: String,
+    pub framework: String,
+    pub interpreter: Interpreter,
+    pub variant: Variant,
+    pub images: usize,
+    pub batch: usize,
+    pub config: FrameworkConfig,
+    pub code_version: u32,
+}
+
+impl Cell {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(model: &str, framework: &str, interpreter: &str, variant: &str, images: usize, batch: usize, scale: f64, seed: u64, scope: &str) -> anyhow::Result<Self> {
+        let interp = parse_interpreter(interpreter)?;
+        let v = parse_variant(variant)?;
+        let scope = if scope == "all" { EdgeScope::All } else { EdgeScope::Warmup };
+        let config = match framework {
+            "pgd" => {
+                let mut c = PgdConfig::paper(&interp, v).scaled(scale);
+                c.seed = seed;
+                c.edge_scope = scope;
+                FrameworkConfig::Pgd(c)
+            }
+            "cw" | "stadv" => {
+                let kind = if framework == "cw" { Kind::Cw } else { Kind::Stadv };
+                let mut c = OptimConfig::paper(kind, &interp).scaled(scale);
+                c.seed = seed;
+                c.edge_scope = scope;
+                FrameworkConfig::Optim(c)
+            }
+            other => anyhow::bail!("unknown framework `{other}`"),
+        };
+        Ok(Cell { model: model.into(), framework: framework.into(), interpreter: interp, variant: v, images, batch, config, code_version: ATTACK_CODE_VERSION })
+    }
+
+    /// Human-readable id, also used by `--filter`.
+    pub fn id(&self) -> String {
+        format!("{}/{}/{}/{}", self.model, self.framework, self.interpreter.name().to_lowercase(), self.variant.name().to_lowercase())
+    }
+
+    /// 16 hex digits of FNV-1a over the resolved configuration (JSON).
+    pub fn key(&self) -> String {
+        let json = serde_json::to_string(self).expect("cell serialises");
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in json.bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        format!("{h:016x}")
+    }
+
+    /// File stem of the cell's outputs: readable prefix + key.
+    pub fn stem(&self) -> String {
+        format!("{}-{}", self.id().replace('+', "plus").replace('/', "_"), self.key())
+    }
+}

@@ -1,0 +1,107 @@
+//! Experiment grid files: one TOML per group of tables/figures, with profiles.
+//! Unknown keys and bad values are rejected with the file, line and key named (toml + serde).
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GridFile {
+    pub name: String,
+    pub description: String,
+    /// Tables/figures this grid feeds (`cargo xtask reproduce <target>`).
+    pub targets: Vec<String>,
+    pub grid: Axes,
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Axes {
+    pub models: Vec<String>,
+    pub frameworks: Vec<String>,
+    pub interpreters: Vec<String>,
+    pub variants: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub description: String,
+    /// Correctly classified test images per cell.
+    pub images: usize,
+    pub batch: usize,
+    /// Multiplier on every iteration count of the paper's schedules (1.0 = the paper's).
+    pub scale: f64,
+    #[serde(default)]
+    pub seed: u64,
+    /// `warmup` (authors' code, default) or `all` (paper text).
+    #[serde(default = "default_scope")]
+    pub edge_scope: String,
+    /// Optional narrower axes for this profile.
+    pub models: Option<Vec<String>>,
+    pub frameworks: Option<Vec<String>>,
+    pub interpreters: Option<Vec<String>>,
+    pub variants: Option<Vec<String>>,
+    /// The paper's model each of our models stands in for (for the paper-vs-ours columns).
+    #[serde(default)]
+    pub paper_models: BTreeMap<String, String>,
+}
+
+fn default_scope() -> String {
+    "warmup".into()
+}
+
+pub fn experiments_dir() -> PathBuf {
+    crate::repo::root().join("experiments")
+}
+
+pub fn load(path: &Path) -> anyhow::Result<GridFile> {
+    let s = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let g: GridFile = toml::from_str(&s).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+    validate(&g).with_context(|| format!("in {}", path.display()))?;
+    Ok(g)
+}
+
+fn validate(g: &GridFile) -> anyhow::Result<()> {
+    for f in &g.grid.frameworks {
+        if !["pgd", "cw", "stadv"].contains(&f.as_str()) {
+            bail!("grid.frameworks: unknown framework `{f}` (pgd, cw, stadv)");
+        }
+    }
+    for i in &g.grid.interpreters {
+        crate::attack_cmd::parse_interpreter(i).with_context(|| "grid.interpreters")?;
+    }
+    for v in &g.grid.variants {
+        crate::attack_cmd::parse_variant(v).with_context(|| "grid.variants")?;
+    }
+    for (name, p) in &g.profiles {
+        if p.images == 0 || p.batch == 0 {
+            bail!("profiles.{name}: images and batch must be > 0");
+        }
+        if !(p.scale > 0.0 && p.scale.is_finite()) {
+            bail!("profiles.{name}.scale must be positive, got {}", p.scale);
+        }
+        if !["warmup", "all"].contains(&p.edge_scope.as_str()) {
+            bail!("profiles.{name}.edge_scope must be `warmup` or `all`, got `{}`", p.edge_scope);
+        }
+    }
+    Ok(())
+}
+
+/// The grid file that provides `target` (e.g. table1 -> experiments/main.toml).
+pub fn find_target(target: &str) -> anyhow::Result<(PathBuf, GridFile)> {
+    let dir = experiments_dir();
+    let mut known = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries.into_iter().filter(|p| p.extension().map(|e| e == "toml").unwrap_or(false)) {
+        let g = load(&p)?;
+        if g.targets.iter().any(|t| t == target) || g.name == target {
+            return Ok((p, g));
+        }
+        known.extend(g.targets.clone());
+    }
+    bail!("no experiment grid in {} provides `{target}` (known targets: {})", dir.display(), known.join(", "))
+}

@@ -1,0 +1,10 @@
+//! `reproduce`: expand an experiment grid (experiments/<name>.toml) into cells, run the cells that
+//! are not done yet (resumable, atomic per-cell files), then render the target's tables.
+
+pub mod cell;
+pub mod grid;
+pub mod paper;
+pub mod run;
+pub mod tables;
+
+pub use run::{reproduce, ReproduceArgs};

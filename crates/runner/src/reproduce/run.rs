@@ -1,0 +1,260 @@
+//! Running a grid: status of each cell, resumable execution, atomic per-cell outputs, manifests.
+use super::cell::{Cell, FrameworkConfig};
+use super::grid::{self, GridFile, Profile};
+use crate::attack_cmd::{correct_images, summarize};
+use crate::repo;
+use advedge_attacks::{optim_attack, pgd, AttackBatch, ImageOutcome};
+use advedge_metrics::{iou_topk_mean, l1_mean, ssim, SsimConfig, DEFAULT_IOU_KS};
+use advedge_models::{tensor_io, ModelCard};
+use anyhow::{bail, Context};
+use burn::tensor::Device;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+#[derive(clap::Args, Clone)]
+pub struct ReproduceArgs {
+    /// Table or figure to reproduce (table1, table2, table3), or a grid name.
+    pub target: String,
+    /// Profile of the grid: smoke, cifar, paper.
+    #[arg(long, default_value = "cifar")]
+    pub profile: String,
+    /// Rerun cells even if their results exist.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the cells and their status (done / pending / failed) without running anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run only the first N images of each cell (results are stamped "subset").
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Only cells whose id (model/framework/interpreter/variant) contains this text.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Cells run in parallel.
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// Stop at the first failed cell.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Results folder (default results/).
+    #[arg(long)]
+    pub results: Option<PathBuf>,
+}
+
+pub fn profile_dir(results: &Path, profile: &str) -> PathBuf {
+    results.join(profile)
+}
+
+/// The cells of `g` under profile `p` (optionally with an image limit).
+pub fn expand(g: &GridFile, p: &Profile, limit: Option<usize>) -> anyhow::Result<Vec<Cell>> {
+    let pick = |o: &Option<Vec<String>>, d: &Vec<String>| o.clone().unwrap_or_else(|| d.clone());
+    let images = limit.map(|l| l.min(p.images)).unwrap_or(p.images);
+    let mut cells = Vec::new();
+    for m in pick(&p.models, &g.grid.models) {
+        for f in pick(&p.frameworks, &g.grid.frameworks) {
+            for i in pick(&p.interpreters, &g.grid.interpreters) {
+                for v in pick(&p.variants, &g.grid.variants) {
+                    cells.push(Cell::new(&m, &f, &i, &v, images, p.batch, p.scale, p.seed, &p.edge_scope)?);
+                }
+            }
+        }
+    }
+    Ok(cells)
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Status {
+    Done,
+    Pending,
+    Failed(String),
+}
+
+pub fn status(dir: &Path, c: &Cell) -> Status {
+    if dir.join(format!("{}.csv", c.stem())).is_file() {
+        Status::Done
+    } else if let Ok(msg) = std::fs::read_to_string(dir.join(format!("{}.failed", c.stem()))) {
+        Status::Failed(msg.lines().next().unwrap_or("").to_string())
+    } else {
+        Status::Pending
+    }
+}
+
+/// Write `bytes` to `path` through a temporary file and a rename, so a killed run never leaves a
+/// half-written file under the final name.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}
+
+#[derive(Serialize)]
+struct Manifest<'a> {
+    cell: &'a Cell,
+    key: String,
+    git_commit: String,
+    advedge_version: &'static str,
+    burn_version: &'static str,
+    device: String,
+    rayon_threads: usize,
+    started_unix: u64,
+    wall_seconds: f64,
+    images: usize,
+    subset: bool,
+    successes: usize,
+    model_card: String,
+    model_test_accuracy: f64,
+}
+
+fn csv_escape(s: &str) -> String {
+    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+/// Per-image CSV: the paper's per-sample quantities.
+pub fn outcomes_csv(out: &[ImageOutcome], clean: &AttackBatch) -> String {
+    let n = clean.image_len();
+    let mut s = String::from("image_index,label,target,success,target_prob,l1,iou,one_minus_ssim,seconds,iterations,failure\n");
+    for o in out {
+        let p = clean.indices.iter().position(|&i| i == o.image_index).expect("outcome of a clean image");
+        let ss = ssim(&clean.images[p * n..(p + 1) * n], &o.adversarial, 3, clean.height, clean.width, SsimConfig::default());
+        s.push_str(&format!(
+            "{},{},{},{},{:.6},{:.6},{:.6},{:.6},{:.4},{},{}\n",
+            o.image_index, o.label, o.target, o.success as u8, o.target_prob,
+            l1_mean(&o.adversarial_map, &o.benign_map), iou_topk_mean(&o.adversarial_map, &o.benign_map, &DEFAULT_IOU_KS),
+            1.0 - ss, o.seconds, o.iterations, csv_escape(o.failure.as_deref().unwrap_or(""))
+        ));
+    }
+    s
+}
+
+#[derive(Serialize)]
+struct MapsFile<'a> {
+    map_hw: [usize; 2],
+    images: Vec<MapsEntry<'a>>,
+}
+#[derive(Serialize)]
+struct MapsEntry<'a> {
+    image_index: usize,
+    label: u32,
+    target: u32,
+    success: bool,
+    benign_map: &'a [f32],
+    adversarial_map: &'a [f32],
+    /// 8-bit adversarial image (CHW), for the figures.
+    adversarial_u8: Vec<u8>,
+}
+
+fn run_cell(c: &Cell, dir: &Path, subset: bool) -> anyhow::Result<String> {
+    let t0 = Instant::now();
+    let started = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let card_path = repo::weights_dir().join(format!("{}.toml", c.model));
+    if !card_path.is_file() {
+        bail!("no trained weights for `{}`: {} is missing (train it with `cargo xtask train --model {}`)", c.model, card_path.display(), c.model);
+    }
+    let card = ModelCard::load(&card_path)?;
+    let dev = Device::flex();
+    let model = tensor_io::load_weights(&card.architecture, &card.weights_path(&card_path), &dev)?;
+    let clean = correct_images(&model, c.images, &dev)?;
+    let n = clean.image_len();
+    let bar = advedge_models::train::progress(clean.len().div_ceil(c.batch) as u64, 0, &c.id());
+    let mut out = Vec::new();
+    for start in (0..clean.len()).step_by(c.batch) {
+        let end = (start + c.batch).min(clean.len());
+        let sub = AttackBatch { images: clean.images[start * n..end * n].to_vec(), labels: clean.labels[start..end].to_vec(), indices: clean.indices[start..end].to_vec(), height: clean.height, width: clean.width };
+        out.extend(match &c.config {
+            FrameworkConfig::Pgd(cfg) => pgd::run(&model, &c.interpreter, c.variant, cfg, &sub),
+            FrameworkConfig::Optim(cfg) => optim_attack::run(&model, &c.interpreter, c.variant, cfg, &sub),
+        });
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let stem = c.stem();
+    let maps = MapsFile {
+        map_hw: out.first().map(|o| o.map_hw).unwrap_or([0, 0]),
+        images: out.iter().map(|o| MapsEntry {
+            image_index: o.image_index, label: o.label, target: o.target, success: o.success,
+            benign_map: &o.benign_map, adversarial_map: &o.adversarial_map,
+            adversarial_u8: o.adversarial.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect(),
+        }).collect(),
+    };
+    write_atomic(&dir.join(format!("{stem}.maps.json")), serde_json::to_string(&maps)?.as_bytes())?;
+    let manifest = Manifest {
+        cell: c, key: c.key(), git_commit: repo::git_commit(), advedge_version: env!("CARGO_PKG_VERSION"), burn_version: "0.22.1",
+        device: "cpu (burn-flex)".into(), rayon_threads: rayon_threads(), started_unix: started, wall_seconds: t0.elapsed().as_secs_f64(),
+        images: out.len(), subset, successes: out.iter().filter(|o| o.success).count(),
+        model_card: format!("data/weights/{}.toml", c.model), model_test_accuracy: card.test_accuracy,
+    };
+    write_atomic(&dir.join(format!("{stem}.json")), serde_json::to_string_pretty(&manifest)?.as_bytes())?;
+    // The CSV is written last: its presence marks the cell as done.
+    write_atomic(&dir.join(format!("{stem}.csv")), outcomes_csv(&out, &clean).as_bytes())?;
+    let _ = std::fs::remove_file(dir.join(format!("{stem}.failed")));
+    Ok(summarize(&out, &clean))
+}
+
+fn rayon_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+}
+
+pub fn reproduce(a: ReproduceArgs) -> anyhow::Result<()> {
+    let (path, g) = grid::find_target(&a.target)?;
+    let p = g.profiles.get(&a.profile).with_context(|| format!("{}: no profile `{}` (profiles: {})", path.display(), a.profile, g.profiles.keys().cloned().collect::<Vec<_>>().join(", ")))?;
+    let results = a.results.clone().unwrap_or_else(|| repo::root().join("results"));
+    let dir = profile_dir(&results, &a.profile).join("cells");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut cells = expand(&g, p, a.limit)?;
+    if let Some(f) = &a.filter {
+        cells.retain(|c| c.id().contains(f.as_str()));
+    }
+    println!("{} [{}] profile `{}`: {} cells, {} images each{} -> {}", g.name, path.display(), a.profile, cells.len(), cells.first().map(|c| c.images).unwrap_or(0), if a.limit.is_some() { " (subset)" } else { "" }, dir.display());
+    if a.dry_run {
+        for c in &cells {
+            let st = match status(&dir, c) { Status::Done => "done".to_string(), Status::Pending => "pending".to_string(), Status::Failed(m) => format!("failed: {m}") };
+            println!("  {:<40} {}  {}", c.id(), c.key(), st);
+        }
+        return Ok(());
+    }
+    let todo: Vec<&Cell> = cells.iter().filter(|c| a.force || status(&dir, c) != Status::Done).collect();
+    println!("{} done, {} to run", cells.len() - todo.len(), todo.len());
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let failures = Mutex::new(Vec::<String>::new());
+    let overall = advedge_models::train::progress(todo.len() as u64, 0, "cells");
+    std::thread::scope(|s| {
+        for _ in 0..a.jobs.max(1) {
+            s.spawn(|| loop {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(c) = todo.get(i) else { break };
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_cell(c, &dir, a.limit.is_some())));
+                let r = r.unwrap_or_else(|e| Err(anyhow::anyhow!("panicked: {}", e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default())));
+                match r {
+                    Ok(summary) => overall.println(format!("  {:<40} {summary}", c.id())),
+                    Err(e) => {
+                        let msg = format!("{e:#}");
+                        let _ = write_atomic(&dir.join(format!("{}.failed", c.stem())), msg.as_bytes());
+                        overall.println(format!("  {:<40} FAILED: {msg}", c.id()));
+                        failures.lock().unwrap().push(format!("{}: {msg}", c.id()));
+                        if a.fail_fast {
+                            stop.store(true, Ordering::SeqCst);
+                        }
+                    }
+                }
+                overall.inc(1);
+            });
+        }
+    });
+    overall.finish_and_clear();
+    let written = super::tables::render(&g, &a.profile, p, &cells, &dir, &profile_dir(&results, &a.profile), a.limit.is_some())?;
+    for w in written {
+        println!("wrote {}", w.display());
+    }
+    let failures = failures.into_inner().unwrap();
+    if !failures.is_empty() {
+        bail!("{} cell(s) failed:\n  {}", failures.len(), failures.join("\n  "));
+    }
+    Ok(())
+}
