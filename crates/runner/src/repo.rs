@@ -12,8 +12,9 @@ pub fn root() -> PathBuf {
     cwd
 }
 
+/// Where model cards and weights live: `$ADVEDGE_WEIGHTS`, else `data/weights`.
 pub fn weights_dir() -> PathBuf {
-    root().join("data").join("weights")
+    std::env::var_os("ADVEDGE_WEIGHTS").map(PathBuf::from).unwrap_or_else(|| root().join("data").join("weights"))
 }
 
 /// `git rev-parse --short HEAD`, with `-dirty` when the tree has changes; "unknown" without git.

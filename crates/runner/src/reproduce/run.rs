@@ -232,11 +232,11 @@ pub fn reproduce(a: ReproduceArgs) -> anyhow::Result<()> {
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_cell(c, &dir, a.limit.is_some())));
                 let r = r.unwrap_or_else(|e| Err(anyhow::anyhow!("panicked: {}", e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default())));
                 match r {
-                    Ok(summary) => overall.println(format!("  {:<40} {summary}", c.id())),
+                    Ok(summary) => overall.suspend(|| println!("  {:<40} {summary}", c.id())),
                     Err(e) => {
                         let msg = format!("{e:#}");
                         let _ = write_atomic(&dir.join(format!("{}.failed", c.stem())), msg.as_bytes());
-                        overall.println(format!("  {:<40} FAILED: {msg}", c.id()));
+                        overall.suspend(|| println!("  {:<40} FAILED: {msg}", c.id()));
                         failures.lock().unwrap().push(format!("{}: {msg}", c.id()));
                         if a.fail_fast {
                             stop.store(true, Ordering::SeqCst);

@@ -131,5 +131,34 @@ pub fn render(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir
             written.push(path);
         }
     }
+    let fdir = out_dir.join("figures");
+    std::fs::create_dir_all(&fdir)?;
+    let figs: [(&str, &str, &str, &str); 3] = [
+        ("fig3", "Figure 3: L1 distance between adversarial and benign maps (successful samples)", "l1", "L1 (mean |difference| per map element)"),
+        ("fig4", "Figure 4: IoU of top-k binarised maps, k = 10..90 % (successful samples)", "iou", "IoU"),
+        ("fig5", "Figure 5: perturbation 1 - SSIM (successful samples)", "one_minus_ssim", "1 - SSIM"),
+    ];
+    for (name, title, col, ylabel) in figs {
+        if let Some(p) = super::figures::distribution_figure(&fdir.join(format!("{name}.png")), &format!("{title}, profile {profile}"), col, ylabel, cells, cell_dir)? {
+            written.push(p);
+        }
+    }
+    if let Some(p) = super::figures::maps_figure(&fdir.join("fig2.png"), cells, cell_dir)? {
+        written.push(p);
+    }
+    let mut index = format!("# Results, profile `{profile}`\n\n{}\n\n", p.description);
+    for w in &written {
+        let rel = w.strip_prefix(out_dir).unwrap_or(w).display().to_string();
+        if rel.ends_with(".png") {
+            index.push_str(&format!("## {rel}\n\n![{rel}]({rel})\n\n"));
+        } else if rel.ends_with(".md") {
+            index.push_str(&std::fs::read_to_string(w).unwrap_or_default().replacen("# ", "## ", 1));
+            index.push_str("\n\n");
+        }
+    }
+    index.push_str("Per-cell metrics: [summary.csv](summary.csv). Per-image results and manifests: `cells/`.\n");
+    let ip = out_dir.join("index.md");
+    write_atomic(&ip, index.as_bytes())?;
+    written.push(ip);
     Ok(written)
 }
