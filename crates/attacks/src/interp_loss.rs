@@ -8,24 +8,13 @@ use advedge_interpreters::{Interpreter, ReluDeriv};
 use advedge_models::{tensor_io, Classifier};
 use burn::tensor::{Int, Tensor};
 
-/// Logits and the interpretation loss ℓ_int (summed over the batch) at adversarial images `x`.
-/// CAM: Σ_b mean (ĉ - m0)²; Grad: Σ_b Σ (S̃ - m0)² with the soft-ReLU surrogate.
+/// Logits and the interpretation loss ℓ_int summed over the batch (spec 4.3).
 pub fn logits_and_int(interp: &Interpreter, model: &Classifier, x: Tensor<4>, targets: Tensor<1, Int>, m0: Tensor<4>, soft_tau: f64) -> (Tensor<2>, Tensor<1>) {
-    match interp {
-        Interpreter::Cam => {
-            let f = model.features(x);
-            let s = minmax(cam_raw(f.last, model.fc_weight(), targets), 1e-12);
-            (f.logits, (s - m0).powf_scalar(2.0).mean_dims(&[1, 2, 3]).sum())
-        }
-        Interpreter::Grad { pool } => {
-            let (logits, g) = input_gradient(model, x, targets, ReluDeriv::Soft { tau: soft_tau });
-            let s = saliency_from_gradient(g, *pool);
-            (logits, (s - m0).powf_scalar(2.0).sum())
-        }
-    }
+    let (logits, per) = per_sample_int(interp, model, x, targets, m0, soft_tau);
+    (logits, per.sum())
 }
 
-/// Per-sample ℓ_int terms (CAM: mean of squares; Grad: sum), for losses that weight samples.
+/// Per-sample ℓ_int terms: CAM Σ_b mean (ĉ - m0)²; Grad Σ (S̃ - m0)² with the soft-ReLU surrogate.
 pub fn per_sample_int(interp: &Interpreter, model: &Classifier, x: Tensor<4>, targets: Tensor<1, Int>, m0: Tensor<4>, soft_tau: f64) -> (Tensor<2>, Tensor<1>) {
     match interp {
         Interpreter::Cam => {
@@ -38,6 +27,7 @@ pub fn per_sample_int(interp: &Interpreter, model: &Classifier, x: Tensor<4>, ta
             let s = saliency_from_gradient(g, *pool);
             (logits, (s - m0).powf_scalar(2.0).sum_dims(&[1, 2, 3]).flatten::<1>(0, 3))
         }
+        Interpreter::Mask(_) => panic!("the MASK attack (bi-level, spec 5.4) is not implemented yet"),
     }
 }
 

@@ -6,7 +6,6 @@
 //! `ImageOutcome` per image and is deterministic for a given seed: random draws come from a
 //! per-image stream seeded by (seed, image index), so results do not depend on batch size.
 
-pub mod adam;
 pub mod edges;
 pub mod interp_loss;
 pub mod losses;

@@ -3,7 +3,7 @@
 //! Both: Adam (lr 0.01, AMSGrad), phase 1 on the edge view x̂ = x + E ⊙ (x̃ - x), phase 2 on the
 //! unweighted x̃ with a new Adam (and a new one per stage for Grad), Grad keeps the best point
 //! with p_t > 0.75 every 10 steps, CAM returns the final iterate.
-use crate::adam::Adam;
+use advedge_models::adam::Adam;
 use crate::edges::{edge_weights, EdgeMode};
 use crate::interp_loss::{per_sample_int, selects_best, update_best, Best};
 use crate::losses::{ce_sum, target_probs};

@@ -97,6 +97,7 @@ impl PgdConfig {
                 smoothing: variant != Variant::Adv2,
                 ..base
             },
+            Interpreter::Mask(_) => base, // the MASK attack is not implemented yet
             Interpreter::Grad { .. } => {
                 let mut stages = vec![(0.001, 301), (0.004, 201), (0.01, 101), (0.05, 101)];
                 match variant {

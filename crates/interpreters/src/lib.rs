@@ -7,6 +7,7 @@ pub mod backprop;
 pub mod cam;
 pub mod grad;
 pub mod layers;
+pub mod mask;
 
 use advedge_models::Classifier;
 use burn::tensor::{Int, Tensor};
@@ -22,6 +23,8 @@ pub enum Interpreter {
     Grad { pool: usize },
     /// Class activation map.
     Cam,
+    /// Meaningful perturbation (v1); maps are shown as 1 - m (salient = high).
+    Mask(mask::MaskConfig),
 }
 
 impl Interpreter {
@@ -29,6 +32,7 @@ impl Interpreter {
         match self {
             Interpreter::Grad { .. } => "Grad",
             Interpreter::Cam => "CAM",
+            Interpreter::Mask(_) => "MASK",
         }
     }
     /// Benign attribution maps (no gradient tracking through the result).
@@ -36,6 +40,7 @@ impl Interpreter {
         match self {
             Interpreter::Grad { pool } => grad::grad_map_autodiff(model, x, classes, *pool),
             Interpreter::Cam => cam::cam_map(model, x, classes),
+            Interpreter::Mask(cfg) => mask::mask_v1(model, x, classes, cfg).neg().add_scalar(1.0),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! so attacks perturb pixel space. Layers are public fields: the Grad interpreter re-walks them
 //! to build its explicit backward graph.
 
+pub mod adam;
 pub mod card;
 pub mod classifier;
 pub mod densenet;

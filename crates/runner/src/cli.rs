@@ -20,6 +20,8 @@ enum Cmd {
     Reproduce(crate::reproduce::ReproduceArgs),
     /// Run one attack cell and print its metrics.
     Attack(crate::attack_cmd::AttackArgs),
+    /// Time the interpreters and the second-order Grad step.
+    BenchInterpreters(crate::bench_cmd::BenchInterpArgs),
     /// Write a PNG of an image and its attribution map side by side.
     Explain(crate::explain_cmd::ExplainArgs),
 }
@@ -36,6 +38,7 @@ pub fn main() -> anyhow::Result<()> {
         Cmd::BenchModel(a) => crate::models_cmd::bench(a),
         Cmd::Reproduce(a) => crate::reproduce::reproduce(a),
         Cmd::Attack(a) => crate::attack_cmd::attack(a),
+        Cmd::BenchInterpreters(a) => crate::bench_cmd::bench(a),
         Cmd::Explain(a) => crate::explain_cmd::explain(a),
     }
 }

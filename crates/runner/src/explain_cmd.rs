@@ -12,7 +12,7 @@ use std::path::PathBuf;
 pub struct ExplainArgs {
     #[arg(long)]
     model: String,
-    /// grad or cam.
+    /// grad, cam or mask.
     #[arg(long)]
     interpreter: String,
     /// A CIFAR-10 test index, or a path to a 32x32 image file.
@@ -43,7 +43,8 @@ pub fn explain(a: ExplainArgs) -> anyhow::Result<()> {
     let interp = match a.interpreter.to_ascii_lowercase().as_str() {
         "grad" => Interpreter::Grad { pool: 2 },
         "cam" => Interpreter::Cam,
-        other => bail!("unknown interpreter `{other}` (known: grad, cam)"),
+        "mask" => Interpreter::Mask(advedge_interpreters::mask::MaskConfig::v1_cifar()),
+        other => bail!("unknown interpreter `{other}` (known: grad, cam, mask)"),
     };
     let card_path = repo::weights_dir().join(format!("{}.toml", a.model));
     let card = ModelCard::load(&card_path)?;

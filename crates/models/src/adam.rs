@@ -1,5 +1,6 @@
 //! Adam on flat per-image parameter buffers (torch semantics, optional AMSGrad). Kept outside the
-//! tensor library so each image's state is independent of batching and easy to inspect.
+//! tensor library so each image's state is independent of batching and easy to inspect. Used by
+//! the MASK interpreter and the C&W / StAdv attacks.
 
 #[derive(Clone, Debug)]
 pub struct Adam {

@@ -1,0 +1,61 @@
+//! Experiment grids: parsing errors name the file/line/key, expansion, cell keys, atomic writes.
+use advedge_runner::reproduce::cell::Cell;
+use advedge_runner::reproduce::grid::{self, find_target};
+use advedge_runner::reproduce::run::{expand, status, write_atomic, Status};
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("advedge-runner-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn unknown_key_is_rejected_with_file_line_and_key() {
+    let d = tmp("badkey");
+    let p = d.join("g.toml");
+    std::fs::write(&p, "name = \"g\"\ndescription = \"d\"\ntargets = [\"t\"]\n\n[grid]\nmodels = [\"m\"]\nframeworks = [\"pgd\"]\ninterpreters = [\"cam\"]\nvariants = [\"adv2\"]\n\n[profiles.smoke]\ndescription = \"s\"\nimages = 2\nbatch = 2\nscale = 0.1\nbatchsize = 3\n").unwrap();
+    let msg = format!("{:#}", grid::load(&p).unwrap_err());
+    assert!(msg.contains("g.toml") && msg.contains("line 16") && msg.contains("batchsize"), "{msg}");
+}
+
+#[test]
+fn bad_values_are_rejected() {
+    let d = tmp("badval");
+    let p = d.join("g.toml");
+    std::fs::write(&p, "name = \"g\"\ndescription = \"d\"\ntargets = [\"t\"]\n[grid]\nmodels = [\"m\"]\nframeworks = [\"fgsm\"]\ninterpreters = [\"cam\"]\nvariants = [\"adv2\"]\n[profiles.smoke]\ndescription = \"s\"\nimages = 2\nbatch = 2\nscale = 0.1\n").unwrap();
+    let msg = format!("{:#}", grid::load(&p).unwrap_err());
+    assert!(msg.contains("fgsm") && msg.contains("g.toml"), "{msg}");
+}
+
+#[test]
+fn main_grid_expands_to_distinct_stable_keys() {
+    let (_, g) = find_target("table1").unwrap();
+    let cells = expand(&g, &g.profiles["cifar"], None).unwrap();
+    assert_eq!(cells.len(), g.grid.models.len() * g.grid.frameworks.len() * g.grid.interpreters.len() * g.grid.variants.len());
+    let mut keys: Vec<String> = cells.iter().map(|c| c.key()).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), cells.len(), "every cell has its own key");
+    // the key is a function of the resolved configuration only
+    let again = expand(&g, &g.profiles["cifar"], None).unwrap();
+    assert_eq!(cells[3].key(), again[3].key());
+    // a subset run is a different cell
+    let sub = expand(&g, &g.profiles["cifar"], Some(5)).unwrap();
+    assert_ne!(cells[0].key(), sub[0].key());
+    assert_eq!(sub[0].images, 5);
+}
+
+#[test]
+fn status_follows_files_and_atomic_writes_leave_no_temporaries() {
+    let d = tmp("status");
+    let c = Cell::new("resnet20", "pgd", "cam", "advedge+", 2, 2, 0.1, 0, "warmup").unwrap();
+    assert_eq!(status(&d, &c), Status::Pending);
+    std::fs::write(d.join(format!("{}.failed", c.stem())), "boom\nmore").unwrap();
+    assert_eq!(status(&d, &c), Status::Failed("boom".into()));
+    write_atomic(&d.join(format!("{}.csv", c.stem())), b"x").unwrap();
+    assert_eq!(status(&d, &c), Status::Done);
+    let leftovers: Vec<_> = std::fs::read_dir(&d).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
+    assert!(leftovers.is_empty());
+    assert!(c.stem().starts_with("resnet20_pgd_cam_advedgeplus-"), "{}", c.stem());
+}
