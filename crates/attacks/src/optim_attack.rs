@@ -74,10 +74,7 @@ impl OptimConfig {
     pub fn scaled(mut self, f: f64) -> Self {
         let s = |n: usize| ((n as f64 * f).round() as usize).max(1);
         self.warmup_iters = s(self.warmup_iters);
-        self.schedule = match self.schedule {
-            Schedule::Ramp { c0, iters } => Schedule::Ramp { c0, iters: s(iters) },
-            Schedule::Stages { stages } => Schedule::Stages { stages: stages.into_iter().map(|(c, n)| (c, s(n))).collect() },
-        };
+        self.schedule = self.schedule.scaled(f);
         self.select_every = s(self.select_every);
         self
     }

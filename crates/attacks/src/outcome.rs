@@ -42,6 +42,17 @@ impl AttackBatch {
     pub fn image_len(&self) -> usize {
         3 * self.height * self.width
     }
+    /// Images `start..end` as their own batch.
+    pub fn slice(&self, start: usize, end: usize) -> AttackBatch {
+        let n = self.image_len();
+        AttackBatch {
+            images: self.images[start * n..end * n].to_vec(),
+            labels: self.labels[start..end].to_vec(),
+            indices: self.indices[start..end].to_vec(),
+            height: self.height,
+            width: self.width,
+        }
+    }
 }
 
 /// Final evaluation shared by all frameworks: the real interpreter's map for the target at the

@@ -40,6 +40,15 @@ pub enum Schedule {
 }
 
 impl Schedule {
+    /// Every stage length multiplied by `f` (at least one step each).
+    pub fn scaled(self, f: f64) -> Self {
+        let s = |n: usize| ((n as f64 * f).round() as usize).max(1);
+        match self {
+            Schedule::Ramp { c0, iters } => Schedule::Ramp { c0, iters: s(iters) },
+            Schedule::Stages { stages } => Schedule::Stages { stages: stages.into_iter().map(|(c, n)| (c, s(n))).collect() },
+        }
+    }
+
     /// (c, step index within its stage, stage length) for every phase-2 step.
     pub fn steps(&self) -> Vec<(f64, usize, usize)> {
         match self {
@@ -120,11 +129,8 @@ impl PgdConfig {
     pub fn scaled(mut self, f: f64) -> Self {
         let s = |n: usize| ((n as f64 * f).round() as usize).max(1);
         self.warmup_iters = s(self.warmup_iters);
-        self.schedule = match self.schedule {
-            Schedule::Ramp { c0, iters } => Schedule::Ramp { c0, iters: s(iters) },
-            Schedule::Stages { stages } => Schedule::Stages { stages: stages.into_iter().map(|(c, n)| (c, s(n))).collect() },
-        };
-        self.select_every = ((self.select_every as f64 * f).round() as usize).max(1);
+        self.schedule = self.schedule.scaled(f);
+        self.select_every = s(self.select_every);
         self
     }
 }

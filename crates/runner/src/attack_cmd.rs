@@ -132,15 +132,7 @@ pub fn attack(a: AttackArgs) -> anyhow::Result<()> {
         let bar = advedge_models::train::progress(clean.len().div_ceil(a.batch) as u64, 0, v.name());
         let mut out = Vec::new();
         for start in (0..clean.len()).step_by(a.batch) {
-            let end = (start + a.batch).min(clean.len());
-            let n = clean.image_len();
-            let sub = AttackBatch {
-                images: clean.images[start * n..end * n].to_vec(),
-                labels: clean.labels[start..end].to_vec(),
-                indices: clean.indices[start..end].to_vec(),
-                height: 32,
-                width: 32,
-            };
+            let sub = clean.slice(start, (start + a.batch).min(clean.len()));
             out.extend(if fw == "pgd" { pgd::run(&model, &interp, v, &pcfg, &sub) } else { optim_attack::run(&model, &interp, v, &ocfg, &sub) });
             bar.inc(1);
         }

@@ -22,6 +22,8 @@ enum Cmd {
     Attack(crate::attack_cmd::AttackArgs),
     /// Time the interpreters and the second-order Grad step.
     BenchInterpreters(crate::bench_cmd::BenchInterpArgs),
+    /// Deletion check of the MASK interpreter (salient vs random regions).
+    MaskQuality(crate::quality_cmd::MaskQualityArgs),
     /// Write a PNG of an image and its attribution map side by side.
     Explain(crate::explain_cmd::ExplainArgs),
 }
@@ -39,6 +41,7 @@ pub fn main() -> anyhow::Result<()> {
         Cmd::Reproduce(a) => crate::reproduce::reproduce(a),
         Cmd::Attack(a) => crate::attack_cmd::attack(a),
         Cmd::BenchInterpreters(a) => crate::bench_cmd::bench(a),
+        Cmd::MaskQuality(a) => crate::quality_cmd::mask_quality(a),
         Cmd::Explain(a) => crate::explain_cmd::explain(a),
     }
 }

@@ -6,5 +6,6 @@ pub mod bench_cmd;
 pub mod cli;
 pub mod explain_cmd;
 pub mod models_cmd;
+pub mod quality_cmd;
 pub mod repo;
 pub mod reproduce;

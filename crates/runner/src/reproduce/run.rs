@@ -157,12 +157,10 @@ fn run_cell(c: &Cell, dir: &Path, subset: bool) -> anyhow::Result<String> {
     let dev = Device::flex();
     let model = tensor_io::load_weights(&card.architecture, &card.weights_path(&card_path), &dev)?;
     let clean = correct_images(&model, c.images, &dev)?;
-    let n = clean.image_len();
     let bar = advedge_models::train::progress(clean.len().div_ceil(c.batch) as u64, 0, &c.id());
     let mut out = Vec::new();
     for start in (0..clean.len()).step_by(c.batch) {
-        let end = (start + c.batch).min(clean.len());
-        let sub = AttackBatch { images: clean.images[start * n..end * n].to_vec(), labels: clean.labels[start..end].to_vec(), indices: clean.indices[start..end].to_vec(), height: clean.height, width: clean.width };
+        let sub = clean.slice(start, (start + c.batch).min(clean.len()));
         out.extend(match &c.config {
             FrameworkConfig::Pgd(cfg) => pgd::run(&model, &c.interpreter, c.variant, cfg, &sub),
             FrameworkConfig::Optim(cfg) => optim_attack::run(&model, &c.interpreter, c.variant, cfg, &sub),
