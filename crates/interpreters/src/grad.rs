@@ -4,6 +4,7 @@
 use crate::backprop::input_gradient;
 use crate::layers::ReluDeriv;
 use advedge_models::Classifier;
+use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::module::avg_pool2d;
 use burn::tensor::ops::AvgPoolOptions;
@@ -26,13 +27,15 @@ pub fn saliency_from_gradient(g: Tensor<4>, pool: usize) -> Tensor<4> {
     minmax(a, 1e-8)
 }
 
-/// Benign Grad maps via burn's first-order autodiff (the model must be on `x`'s device and in
-/// eval mode: pass `model.valid()` moved to an autodiff device and frozen).
+/// Benign Grad maps via burn's first-order autodiff (batch norm in eval mode).
 pub fn grad_map_autodiff(model: &Classifier, x: Tensor<4>, classes: Tensor<1, Int>, pool: usize) -> Tensor<4> {
     let dev = x.device();
     let ad = if dev.is_autodiff() { dev.clone() } else { dev.clone().autodiff() };
+    // Batch norm takes batch statistics on an autodiff device unless the module is frozen: move a
+    // frozen copy (parameters are shared, not copied) so running statistics are used.
+    let model = model.clone().to_device(&ad).freeze();
     let x = x.detach().autodiff().require_grad();
-    let loss = CrossEntropyLossConfig::new().init(&ad).forward(model.forward(x.clone()), classes);
+    let loss = CrossEntropyLossConfig::new().init(&ad).forward(model.forward(x.clone()), classes.to_device(&ad));
     let grads = loss.backward();
     let g = x.grad(&grads).expect("input gradient");
     // CrossEntropyLoss averages over the batch; the min-max normalisation removes that factor.

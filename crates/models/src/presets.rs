@@ -22,7 +22,12 @@ pub fn presets() -> Vec<Preset> {
             arch: ArchConfig::Densenet { depth: 40, growth: 12, num_classes: 10 },
             train: TrainConfig { epochs: 10, ..TrainConfig::default() },
         },
-        // A deliberately tiny network for tests and smoke profiles (not trained to accuracy).
+        // Deliberately tiny networks for tests and reference fixtures (not trained to accuracy).
+        Preset {
+            name: "tiny-densenet",
+            arch: ArchConfig::Densenet { depth: 10, growth: 4, num_classes: 10 },
+            train: TrainConfig { epochs: 1, batch_size: 64, ..TrainConfig::default() },
+        },
         Preset {
             name: "tiny",
             arch: ArchConfig::Resnet { depth: 8, width: 4, num_classes: 10 },

@@ -1,5 +1,6 @@
 //! Conversions between plain buffers and tensors, and weight files (safetensors via burn-store).
 use crate::{ArchConfig, Classifier, ModelError};
+use burn::module::Module;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use std::path::Path;
@@ -48,5 +49,7 @@ pub fn load_weights(arch: &ArchConfig, path: &Path, device: &Device) -> Result<C
             reason: format!("missing tensors: {:?}; errors: {:?}", res.missing, res.errors),
         });
     }
-    Ok(model)
+    // Loaded models are for inference: turn the training flags off (batch norm would otherwise
+    // take batch statistics as soon as its input lives on an autodiff device).
+    Ok(model.valid())
 }
