@@ -40,7 +40,7 @@ impl Interpreter {
         match self {
             Interpreter::Grad { pool } => grad::grad_map_autodiff(model, x, classes, *pool),
             Interpreter::Cam => cam::cam_map(model, x, classes),
-            Interpreter::Mask(cfg) => mask::mask_v1(model, x, classes, cfg).neg().add_scalar(1.0),
+            Interpreter::Mask(cfg) => mask::optimise(model, x, classes, cfg).neg().add_scalar(1.0),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! MASK: meaningful perturbation (Fong & Vedaldi), spec 2.4, variant v1, batched.
+//! MASK: meaningful perturbation (Fong & Vedaldi), spec 2.4, variants v1 and v2, batched.
 //! A mask m in [0,1]^{s x s} per image (1 = keep, 0 = replace by the blurred image) minimises
 //!   L = λ1 mean|1 - m| + λtv TV_β(m) + p_c(Φ),  Φ = M ⊙ x + (1 - M) ⊙ blur(x),  M = up(m),
 //! by Adam (lr 0.1) from m = 0.5 with clamping to [0,1] after each step. Salient = low m; the
@@ -8,16 +8,25 @@
 //! kernel, reflect-101 padding) are written as small matrices, so they are exact and
 //! differentiable. CIFAR adaptation: the paper's 28x28 mask and 11-tap σ=10 blur at 224 px
 //! become an 8x8 mask and a 5-tap σ=1.5 blur at 32 px (configurable).
+//!
+//! v2 (used by the C&W and StAdv MASK attacks): the image is resized to `resize_to`, blurred, and
+//! both are cropped at a random jitter each iteration (one jitter per batch and iteration, from a
+//! seeded generator); the upsampled mask is itself blurred; the L1 term is a sum, not a mean.
+//! CIFAR adaptation of 224 -> 228 with jitter 0..3, a 21-tap σ=3.5 image blur and an 11-tap σ=2
+//! mask blur: 32 -> 33 with jitter 0..1, 5-tap σ=1 and 3-tap σ=0.5.
 use advedge_models::adam::Adam;
 use advedge_models::{tensor_io, Classifier};
 use burn::module::Module;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MaskConfig {
+    /// `None` = v1; `Some` = v2 settings.
+    pub v2: Option<V2>,
     pub mask_size: usize,
     pub blur_ksize: usize,
     pub blur_sigma: f64,
@@ -28,11 +37,43 @@ pub struct MaskConfig {
     pub iters: usize,
 }
 
+/// The extra settings of MASK v2.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct V2 {
+    pub resize_to: usize,
+    pub max_jitter: usize,
+    pub mask_blur_ksize: usize,
+    pub mask_blur_sigma: f64,
+    pub seed: u64,
+}
+
 impl MaskConfig {
     /// v1 at CIFAR scale (see module docs for the adaptation).
     pub fn v1_cifar() -> Self {
-        Self { mask_size: 8, blur_ksize: 5, blur_sigma: 1.5, l1: 1e-2, tv: 1e-4, tv_beta: 3.0, lr: 0.1, iters: 500 }
+        Self { v2: None, mask_size: 8, blur_ksize: 5, blur_sigma: 1.5, l1: 1e-2, tv: 1e-4, tv_beta: 3.0, lr: 0.1, iters: 500 }
     }
+    /// v2 at CIFAR scale: λ1 = 1e-4 on the sum, λtv = 1e-2, 300 iterations.
+    pub fn v2_cifar() -> Self {
+        Self {
+            v2: Some(V2 { resize_to: 33, max_jitter: 1, mask_blur_ksize: 3, mask_blur_sigma: 0.5, seed: 0 }),
+            mask_size: 8,
+            blur_ksize: 5,
+            blur_sigma: 1.0,
+            l1: 1e-4,
+            tv: 1e-2,
+            tv_beta: 3.0,
+            lr: 0.1,
+            iters: 300,
+        }
+    }
+}
+
+/// Bilinear resize of square images [B,C,S,S] to [B,C,T,T] (torch align_corners = false).
+pub fn resize(x: Tensor<4>, to: usize) -> Tensor<4> {
+    let [b, c, s, _] = x.dims();
+    let u = mat(upsample_matrix(to, s), to, s, b * c, &x.device()).reshape([b, c, to, s]);
+    u.clone().matmul(x).matmul(u.swap_dims(2, 3))
 }
 
 /// cv2.getGaussianKernel: σ <= 0 uses 0.3((k-1)/2 - 1) + 0.8; normalised to sum 1.
@@ -112,31 +153,50 @@ pub fn tv(m: Tensor<4>, beta: f64) -> Tensor<1> {
 }
 
 /// Per-sample MASK objective at masks `m` for images `x` (blurred `xb`) and classes `c`.
+/// For v2, `x` and `xb` are the jittered crops of the resized image and its blur.
 pub fn objective(model: &Classifier, m: Tensor<4>, x: Tensor<4>, xb: Tensor<4>, classes: Tensor<1, Int>, cfg: &MaskConfig) -> Tensor<1> {
     let [b, _, h, _] = x.dims();
-    let up = upsample(m.clone(), h);
+    let mut up = upsample(m.clone(), h);
+    if let Some(v2) = &cfg.v2 {
+        up = blur(up, v2.mask_blur_ksize, v2.mask_blur_sigma);
+    }
     let phi = up.clone() * x + (up.neg() + 1.0) * xb;
     let k = model.fc_weight().dims()[1];
     let p = (softmax(model.forward(phi), 1) * classes.one_hot(k).float()).sum_dim(1).reshape([b]);
-    let l1 = (m.clone().neg() + 1.0).abs().mean_dims(&[1, 2, 3]).reshape([b]);
+    let dist = (m.clone().neg() + 1.0).abs();
+    let l1 = if cfg.v2.is_some() { dist.sum_dims(&[1, 2, 3]) } else { dist.mean_dims(&[1, 2, 3]) }.reshape([b]);
     l1 * cfg.l1 + tv(m, cfg.tv_beta) * cfg.tv + p
 }
 
-/// Optimise MASK masks for a batch; returns m [B,1,s,s] (salient = low).
-pub fn mask_v1(model: &Classifier, x: Tensor<4>, classes: Tensor<1, Int>, cfg: &MaskConfig) -> Tensor<4> {
+/// Optimise MASK masks for a batch (v1 or v2 per `cfg.v2`); returns m [B,1,s,s] (salient = low).
+pub fn optimise(model: &Classifier, x: Tensor<4>, classes: Tensor<1, Int>, cfg: &MaskConfig) -> Tensor<4> {
     let dev = x.device();
     let ad = dev.clone().autodiff();
     let mad = model.clone().to_device(&ad).freeze();
     let b = x.dims()[0];
     let s = cfg.mask_size;
-    let xb = blur(x.clone(), cfg.blur_ksize, cfg.blur_sigma);
-    let (xa, xba) = (x.autodiff(), xb.autodiff());
+    let size = x.dims()[2];
+    let xr = match &cfg.v2 {
+        Some(v2) => resize(x.clone(), v2.resize_to),
+        None => x.clone(),
+    };
+    let xb = blur(xr.clone(), cfg.blur_ksize, cfg.blur_sigma);
+    let (xa, xba) = (xr.autodiff(), xb.autodiff());
     let ca = classes.to_device(&ad);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.v2.as_ref().map(|v| v.seed).unwrap_or(0));
     let mut m = vec![0.5f32; b * s * s];
     let mut adam = Adam::new(m.len(), cfg.lr, false);
     for _ in 0..cfg.iters {
         let mt = Tensor::<4>::from_data(TensorData::new(m.clone(), [b, 1, s, s]), &ad).require_grad();
-        let loss = objective(&mad, mt.clone(), xa.clone(), xba.clone(), ca.clone(), cfg).sum();
+        let (xi, xbi) = match &cfg.v2 {
+            Some(v2) => {
+                let (j1, j2) = (rng.gen_range(0..=v2.max_jitter), rng.gen_range(0..=v2.max_jitter));
+                let crop = |t: Tensor<4>| t.narrow(2, j1, size).narrow(3, j2, size);
+                (crop(xa.clone()), crop(xba.clone()))
+            }
+            None => (xa.clone(), xba.clone()),
+        };
+        let loss = objective(&mad, mt.clone(), xi, xbi, ca.clone(), cfg).sum();
         let g = tensor_io::to_vec(mt.grad(&loss.backward()).expect("mask grad"));
         adam.step(&mut m, &g, &[true], usize::MAX);
         m.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0));

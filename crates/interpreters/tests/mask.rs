@@ -63,8 +63,23 @@ fn batched_mask_optimisation_runs_and_stays_in_range() {
     let dev = Device::flex();
     let x = Tensor::<4>::random([3, 3, 32, 32], Distribution::Uniform(0.0, 1.0), &dev);
     let cfg = MaskConfig { iters: 5, ..MaskConfig::v1_cifar() };
-    let masks = tensor_io::to_vec(mask_v1(&m, x, tensor_io::labels(&[1, 2, 3], &dev), &cfg));
+    let masks = tensor_io::to_vec(optimise(&m, x, tensor_io::labels(&[1, 2, 3], &dev), &cfg));
     assert_eq!(masks.len(), 3 * 64);
     assert!(masks.iter().all(|v| (0.0..=1.0).contains(v)));
     assert!(masks.iter().any(|v| (*v - 0.5).abs() > 1e-3), "Adam must move the mask");
+    let x2 = Tensor::<4>::random([3, 3, 32, 32], Distribution::Uniform(0.0, 1.0), &dev);
+    let v2 = MaskConfig { iters: 5, ..MaskConfig::v2_cifar() };
+    let a = tensor_io::to_vec(optimise(&m, x2.clone(), tensor_io::labels(&[1, 2, 3], &dev), &v2));
+    let b = tensor_io::to_vec(optimise(&m, x2, tensor_io::labels(&[1, 2, 3], &dev), &v2));
+    assert_eq!(a, b, "v2's jitter is seeded");
+    assert!(a.iter().all(|v| (0.0..=1.0).contains(v)));
+}
+
+#[test]
+fn resize_keeps_constant_images_constant() {
+    let dev = Device::flex();
+    let x = Tensor::<4>::ones([1, 3, 32, 32], &dev) * 0.25;
+    let r = tensor_io::to_vec(resize(x, 33));
+    assert_eq!(r.len(), 3 * 33 * 33);
+    assert!(r.iter().all(|v| (v - 0.25).abs() < 1e-6));
 }

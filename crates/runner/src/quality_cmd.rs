@@ -4,7 +4,7 @@
 //! the same area (random cells of the mask grid). Writes results/interpreters/mask_quality.md.
 use crate::attack_cmd::correct_images;
 use crate::repo;
-use advedge_interpreters::mask::{blur, mask_v1, upsample, MaskConfig};
+use advedge_interpreters::mask::{blur, optimise, MaskConfig};
 use advedge_metrics::mean_std;
 use advedge_models::{tensor_io, ModelCard};
 use burn::tensor::activation::softmax;
@@ -26,6 +26,9 @@ pub struct MaskQualityArgs {
     area: f64,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Use MASK v2 instead of v1.
+    #[arg(long)]
+    v2: bool,
 }
 
 fn probs_of(model: &advedge_models::Classifier, x: Tensor<4>, labels: &[u32]) -> Vec<f64> {
@@ -40,10 +43,11 @@ pub fn mask_quality(a: MaskQualityArgs) -> anyhow::Result<()> {
     let model = tensor_io::load_weights(&card.architecture, &card.weights_path(&card_path), &dev)?;
     let clean = correct_images(&model, a.images, &dev)?;
     let b = clean.len();
-    let cfg = MaskConfig { iters: a.iters, ..MaskConfig::v1_cifar() };
+    let base = if a.v2 { MaskConfig::v2_cifar() } else { MaskConfig::v1_cifar() };
+    let cfg = MaskConfig { iters: a.iters, ..base };
     let x = tensor_io::images(clean.images.clone(), b, 32, 32, &dev);
     let t0 = std::time::Instant::now();
-    let m = tensor_io::to_vec(mask_v1(&model, x.clone(), tensor_io::labels(&clean.labels, &dev), &cfg));
+    let m = tensor_io::to_vec(optimise(&model, x.clone(), tensor_io::labels(&clean.labels, &dev), &cfg));
     let secs = t0.elapsed().as_secs_f64();
     let s = cfg.mask_size;
     let cells = s * s;
@@ -71,7 +75,6 @@ pub fn mask_quality(a: MaskQualityArgs) -> anyhow::Result<()> {
         let up = kt.reshape([b, 1, s, 1, s, 1]).expand([b, 1, s, 32 / s, s, 32 / s]).reshape([b, 1, 32, 32]);
         up.clone() * x.clone() + (up.neg() + 1.0) * xb.clone()
     };
-    let _ = upsample; // the optimisation itself uses bilinear upsampling; deletion uses whole cells
     let p0 = probs_of(&model, x.clone(), &clean.labels);
     let ps = probs_of(&model, delete(keep_sal), &clean.labels);
     let pr = probs_of(&model, delete(keep_rnd), &clean.labels);
@@ -79,13 +82,13 @@ pub fn mask_quality(a: MaskQualityArgs) -> anyhow::Result<()> {
     let drop_r = mean_std(&p0.iter().zip(&pr).map(|(a, b)| a - b).collect::<Vec<_>>());
     let wins = p0.iter().zip(ps.iter().zip(&pr)).filter(|(_, (s, r))| s < r).count();
     let md = format!(
-        "# MASK quality ({}, {b} correctly classified CIFAR-10 test images)\n\nCommand: `cargo xtask mask-quality --model {} --images {} --iters {} --area {}`. MASK v1 at CIFAR scale ({s}x{s} mask, {}-tap blur sigma {}), {} Adam iterations, {:.0} s for the batch.\nDeleting = replacing whole mask cells with the blurred image; {k} of {cells} cells ({:.0}% of the area).\n\n| deleted region | mean drop of p(true class) | std |\n|---|---|---|\n| most salient (lowest m) | {:.4} | {:.4} |\n| random, same area | {:.4} | {:.4} |\n\nThe salient deletion lowers the probability more than the random one on {wins} of {b} images. Mean mask value {:.3}.\n",
-        card.description, a.model, a.images, a.iters, a.area, cfg.blur_ksize, cfg.blur_sigma, a.iters, secs, 100.0 * k as f64 / cells as f64,
+        "# MASK quality ({}, {b} correctly classified CIFAR-10 test images)\n\nCommand: `cargo xtask mask-quality --model {} --images {} --iters {} --area {}{}`. MASK {} at CIFAR scale ({s}x{s} mask, {}-tap blur sigma {}), {} Adam iterations, {:.0} s for the batch.\nDeleting = replacing whole mask cells with the blurred image; {k} of {cells} cells ({:.0}% of the area).\n\n| deleted region | mean drop of p(true class) | std |\n|---|---|---|\n| most salient (lowest m) | {:.4} | {:.4} |\n| random, same area | {:.4} | {:.4} |\n\nThe salient deletion lowers the probability more than the random one on {wins} of {b} images. Mean mask value {:.3}.\n",
+        card.description, a.model, a.images, a.iters, a.area, if a.v2 { " --v2" } else { "" }, if a.v2 { "v2" } else { "v1" }, cfg.blur_ksize, cfg.blur_sigma, a.iters, secs, 100.0 * k as f64 / cells as f64,
         drop_s.mean, drop_s.std, drop_r.mean, drop_r.std, m.iter().map(|v| *v as f64).sum::<f64>() / m.len() as f64
     );
     let dir = repo::root().join("results").join("interpreters");
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("mask_quality.md"), &md)?;
+    std::fs::write(dir.join(if a.v2 { "mask_v2_quality.md" } else { "mask_quality.md" }), &md)?;
     print!("{md}");
     Ok(())
 }
