@@ -8,6 +8,7 @@ pub mod cam;
 pub mod grad;
 pub mod layers;
 pub mod mask;
+pub mod rts;
 
 use advedge_models::Classifier;
 use burn::tensor::{Int, Tensor};

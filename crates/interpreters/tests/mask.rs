@@ -83,3 +83,4 @@ fn resize_keeps_constant_images_constant() {
     assert_eq!(r.len(), 3 * 33 * 33);
     assert!(r.iter().all(|v| (v - 0.25).abs() < 1e-6));
 }
+

@@ -1,0 +1,133 @@
+//! RTS: real-time saliency (Dabkowski & Gal), spec 2.3, adapted to the CIFAR classifiers.
+//! The classifier's own scales are the encoder (finest pass-throughs at 32x32 and 16x16, the
+//! last feature map at 8x8 as "s5"); a class-selector embedding gates s5; two U-Net up-blocks
+//! (pixel-shuffle upsampler, concatenation, bottleneck residual block) go back to 32x32; a 1x1
+//! head gives (a, b) and the mask M = |a| / (|a| + |b|) in [0,1], higher = more salient.
+//! (The paper uses three up-blocks from 7x7 to 56x56 on ResNet-50; CIFAR has one scale fewer.)
+//!
+//! Status: architecture and forward pass only; the RTS training objective (`train-rts`) is not
+//! implemented yet, so there are no trained RTS weights.
+use advedge_models::Features;
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
+use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::{Device, Int, Tensor};
+
+fn conv(cin: usize, cout: usize, k: usize, bias: bool, device: &Device) -> Conv2d {
+    Conv2dConfig::new([cin, cout], [k, k])
+        .with_padding(PaddingConfig2d::Explicit(k / 2, k / 2, k / 2, k / 2))
+        .with_bias(bias)
+        .init(device)
+}
+
+/// PixelShuffle(2): [B, 4C, H, W] -> [B, C, 2H, 2W].
+pub fn pixel_shuffle2(x: Tensor<4>) -> Tensor<4> {
+    let [b, c, h, w] = x.dims();
+    x.reshape([b, c / 4, 2, 2, h, w]).permute([0, 1, 4, 2, 5, 3]).reshape([b, c / 4, 2 * h, 2 * w])
+}
+
+/// 1x1 -> 3x3 -> 1x1 bottleneck (ratio 4) with BN and ReLU; a 1x1 conv with bias on the
+/// residual path when the channel count changes.
+#[derive(Module, Debug)]
+pub struct Bottleneck {
+    pub c1: Conv2d,
+    pub b1: BatchNorm,
+    pub c2: Conv2d,
+    pub b2: BatchNorm,
+    pub c3: Conv2d,
+    pub b3: BatchNorm,
+    pub shortcut: Option<Conv2d>,
+}
+
+impl Bottleneck {
+    pub fn new(cin: usize, cout: usize, device: &Device) -> Self {
+        let mid = (cout / 4).max(1);
+        Self {
+            c1: conv(cin, mid, 1, false, device),
+            b1: BatchNormConfig::new(mid).init(device),
+            c2: conv(mid, mid, 3, false, device),
+            b2: BatchNormConfig::new(mid).init(device),
+            c3: conv(mid, cout, 1, false, device),
+            b3: BatchNormConfig::new(cout).init(device),
+            shortcut: (cin != cout).then(|| conv(cin, cout, 1, true, device)),
+        }
+    }
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let h = relu(self.b1.forward(self.c1.forward(x.clone())));
+        let h = relu(self.b2.forward(self.c2.forward(h)));
+        let h = self.b3.forward(self.c3.forward(h));
+        let s = match &self.shortcut {
+            Some(c) => c.forward(x),
+            None => x,
+        };
+        relu(h + s)
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct UpBlock {
+    pub up: Conv2d,
+    pub up_bn: BatchNorm,
+    pub block: Bottleneck,
+}
+
+impl UpBlock {
+    pub fn new(cin: usize, cskip: usize, cout: usize, device: &Device) -> Self {
+        Self { up: conv(cin, 4 * cout, 3, false, device), up_bn: BatchNormConfig::new(4 * cout).init(device), block: Bottleneck::new(cout + cskip, cout, device) }
+    }
+    pub fn forward(&self, x: Tensor<4>, skip: Tensor<4>) -> Tensor<4> {
+        let u = relu(pixel_shuffle2(relu(self.up_bn.forward(self.up.forward(x)))));
+        self.block.forward(Tensor::cat(vec![u, skip], 1))
+    }
+}
+
+/// The saliency network on top of a classifier's features.
+#[derive(Module, Debug)]
+pub struct RtsNet {
+    /// Class selector E [classes, C5], N(0, 1/sqrt(C5)).
+    pub embed: Param<Tensor<2>>,
+    pub ups: Vec<UpBlock>,
+    pub head: Conv2d,
+}
+
+impl RtsNet {
+    /// `channels`: channel counts of the encoder scales used, coarsest first (s5, then the
+    /// pass-throughs). `widths`: output channels of each up-block.
+    pub fn new(num_classes: usize, channels: &[usize], widths: &[usize], device: &Device) -> Self {
+        assert_eq!(channels.len(), widths.len() + 1);
+        let c5 = channels[0];
+        let embed = Initializer::Normal { mean: 0.0, std: 1.0 / (c5 as f64).sqrt() }.init([num_classes, c5], device);
+        let mut cin = c5;
+        let ups = widths
+            .iter()
+            .zip(&channels[1..])
+            .map(|(&w, &skip)| {
+                let u = UpBlock::new(cin, skip, w, device);
+                cin = w;
+                u
+            })
+            .collect();
+        Self { embed, ups, head: conv(cin, 2, 1, true, device) }
+    }
+
+    /// Mask [B,1,H,W] and the selector's exists-logits [B,2] for classes `c`, from classifier
+    /// features (scales finest first, as `Classifier::features` returns them), confidence κ.
+    pub fn forward(&self, f: &Features, classes: Tensor<1, Int>, kappa: f64) -> (Tensor<4>, Tensor<2>) {
+        let n = f.scales.len();
+        let s5 = f.last.clone();
+        let [b, c5, h, w] = s5.dims();
+        let e = self.embed.val().select(0, classes).reshape([b, c5, 1, 1]);
+        let a = (s5.clone() * e).sum_dim(1); // [B,1,h,w]
+        let mean_a = a.clone().mean_dims(&[1, 2, 3]).reshape([b, 1]);
+        let exists = Tensor::cat(vec![mean_a.clone().neg() / 2.0, mean_a / 2.0], 1);
+        let mut x = s5 * sigmoid(a - kappa);
+        for (k, up) in self.ups.iter().enumerate() {
+            x = up.forward(x, f.scales[n - 2 - k].clone());
+        }
+        let ab = self.head.forward(x);
+        let (pa, pb) = (ab.clone().narrow(1, 0, 1).abs(), ab.narrow(1, 1, 1).abs());
+        let _ = (h, w);
+        (pa.clone() / (pa + pb + 1e-12), exists)
+    }
+}
