@@ -9,6 +9,7 @@ pub mod grad;
 pub mod layers;
 pub mod mask;
 pub mod rts;
+pub mod rts_train;
 
 use advedge_models::Classifier;
 use burn::tensor::{Int, Tensor};

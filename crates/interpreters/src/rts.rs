@@ -5,8 +5,8 @@
 //! head gives (a, b) and the mask M = |a| / (|a| + |b|) in [0,1], higher = more salient.
 //! (The paper uses three up-blocks from 7x7 to 56x56 on ResNet-50; CIFAR has one scale fewer.)
 //!
-//! Status: architecture and forward pass only; the RTS training objective (`train-rts`) is not
-//! implemented yet, so there are no trained RTS weights.
+//! Training: `rts_train` (`cargo xtask train-rts`). Not yet an `Interpreter` variant: no trained
+//! RTS weights are committed yet, and the RTS attacks are not implemented.
 use advedge_models::Features;
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};

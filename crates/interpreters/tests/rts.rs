@@ -21,3 +21,35 @@ fn rts_network_shapes_and_range() {
         assert!(tensor_io::to_vec(mask).iter().all(|v| (0.0..=1.0).contains(v)));
     }
 }
+
+#[test]
+fn rts_training_runs_checkpoints_and_resumes() {
+    use advedge_interpreters::rts_train::{train_rts, RtsTrainConfig};
+    use burn::module::Module;
+    let dev = Device::flex();
+    let ad = dev.clone().autodiff();
+    ad.seed(4);
+    let m = ArchConfig::Resnet { depth: 8, width: 4, num_classes: 10 }.init(&ad);
+    let _ = m.forward(Tensor::<4>::random([8, 3, 32, 32], Distribution::Uniform(0.0, 1.0), &ad));
+    let m = m.valid();
+    let root = advedge_data::resolve_data_root("cifar10").unwrap();
+    let entries = advedge_data::list_image_folder(&root.join("cifar10"), "test").unwrap();
+    let pick: Vec<_> = entries.iter().step_by(500).cloned().collect();
+    let data = advedge_data::Dataset::decode(pick, &advedge_data::DecodeOptions { resize: advedge_data::Resize::Exact(32, 32), skip_bad: false }).unwrap();
+    let dir = std::env::temp_dir().join(format!("advedge-rts-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cfg = RtsTrainConfig { steps_a: 3, steps_b: 4, batch: 4, widths: vec![8, 8], ckpt_every: 2, ..RtsTrainConfig::default() };
+    let calls = std::cell::Cell::new(0);
+    let (net, st) = train_rts(&m, &data, &cfg, &dir, &dev, &|_, _, _, l| { assert!(l.is_finite()); calls.set(calls.get() + 1); }).unwrap();
+    assert_eq!(calls.get(), 7);
+    assert!(dir.join("state.json").is_file() && dir.join("rts.safetensors").is_file());
+    // a rerun of the finished run does no further steps and returns the same weights
+    calls.set(0);
+    let (net2, _) = train_rts(&m, &data, &cfg, &dir, &dev, &|_, _, _, _| calls.set(calls.get() + 1)).unwrap();
+    assert_eq!(calls.get(), 0);
+    assert_eq!(tensor_io::to_vec(net.embed.val()), tensor_io::to_vec(net2.embed.val()));
+    // a different config is refused
+    let other = RtsTrainConfig { steps_b: 9, ..cfg };
+    assert!(train_rts(&m, &data, &other, &dir, &dev, &|_, _, _, _| {}).unwrap_err().contains("another config"));
+    assert!(st.last_loss.is_finite());
+}

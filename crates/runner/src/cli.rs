@@ -24,6 +24,8 @@ enum Cmd {
     BenchInterpreters(crate::bench_cmd::BenchInterpArgs),
     /// Deletion check of the MASK interpreter (salient vs random regions).
     MaskQuality(crate::quality_cmd::MaskQualityArgs),
+    /// Train the RTS saliency network of a classifier and measure its quality.
+    TrainRts(crate::rts_cmd::TrainRtsArgs),
     /// Write a PNG of an image and its attribution map side by side.
     Explain(crate::explain_cmd::ExplainArgs),
 }
@@ -42,6 +44,7 @@ pub fn main() -> anyhow::Result<()> {
         Cmd::Attack(a) => crate::attack_cmd::attack(a),
         Cmd::BenchInterpreters(a) => crate::bench_cmd::bench(a),
         Cmd::MaskQuality(a) => crate::quality_cmd::mask_quality(a),
+        Cmd::TrainRts(a) => crate::rts_cmd::train(a),
         Cmd::Explain(a) => crate::explain_cmd::explain(a),
     }
 }

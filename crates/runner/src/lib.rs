@@ -8,4 +8,5 @@ pub mod explain_cmd;
 pub mod models_cmd;
 pub mod quality_cmd;
 pub mod repo;
+pub mod rts_cmd;
 pub mod reproduce;

@@ -1,0 +1,201 @@
+//! Training the RTS saliency network (spec 2.3) on top of a frozen classifier.
+//! Phase A trains the class selector with the exists-logits cross-entropy; phase B trains the
+//! whole network with L(m) = D(x, 1-m; c) + λa A(m) + λs TV(m) + λp P(x, m; c), where Φ(x, m) =
+//! m ⊙ x̃ + (1-m) ⊙ alt, x̃ = x + N(0, 0.03²), alt = a blurred copy (p = 1/2) or noise N(0, 0.11²)
+//! plus a per-channel offset U(-0.33, 0.33); P and D are the targeted (confidence 1) and
+//! untargeted (confidence 5) hinges. A fraction of "fake" selector classes (≠ y) teach the
+//! selector to say "absent"; for them P and D are switched off (the mask should vanish).
+//! Seeded and resumable: (phase, step) and the weights/optimiser are checkpointed.
+use crate::mask::blur;
+use crate::rts::RtsNet;
+use advedge_models::{tensor_io, Classifier, Features};
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RtsTrainConfig {
+    pub steps_a: usize,
+    pub steps_b: usize,
+    pub batch: usize,
+    pub lr_a: f64,
+    pub lr_b: f64,
+    pub fake_frac: f64,
+    pub lambda_area: f64,
+    pub lambda_smooth: f64,
+    pub lambda_pres: f64,
+    pub kappa: f64,
+    pub blur_ksize: usize,
+    pub blur_sigma: f64,
+    pub widths: Vec<usize>,
+    pub seed: u64,
+    pub ckpt_every: usize,
+}
+
+impl Default for RtsTrainConfig {
+    fn default() -> Self {
+        Self {
+            steps_a: 500,
+            steps_b: 1500,
+            batch: 64,
+            lr_a: 0.02,
+            lr_b: 1e-3,
+            fake_frac: 0.3,
+            lambda_area: 8.0,
+            lambda_smooth: 0.5,
+            lambda_pres: 0.3,
+            kappa: 5.0,
+            blur_ksize: 9,
+            blur_sigma: 1.6,
+            widths: vec![64, 32],
+            seed: 0,
+            ckpt_every: 100,
+        }
+    }
+}
+
+/// Encoder channel counts (s5 first, then the pass-throughs) of a classifier.
+pub fn encoder_channels(model: &Classifier, device: &Device) -> Vec<usize> {
+    let f = model.features(Tensor::zeros([1, 3, 32, 32], device));
+    let n = f.scales.len();
+    vec![f.last.dims()[1], f.scales[n - 2].dims()[1], f.scales[n - 3].dims()[1]]
+}
+
+fn hinge(logits: Tensor<2>, c: Tensor<1, Int>, margin: f64, targeted: bool) -> Tensor<1> {
+    let [b, k] = logits.dims();
+    let onehot = c.one_hot(k).float();
+    let zc = (logits.clone() * onehot.clone()).sum_dim(1);
+    let other = (logits + onehot * -1e4).max_dim(1);
+    let d = if targeted { other - zc + margin } else { zc - other + margin };
+    d.clamp_min(0.0).reshape([b])
+}
+
+/// TV(m) = [Σ|Δv|² + Σ|Δh|² + 0.3 Σ_border m²] / (2B).
+pub fn rts_tv(m: Tensor<4>) -> Tensor<1> {
+    let [b, _, h, w] = m.dims();
+    let dv = (m.clone().narrow(2, 1, h - 1) - m.clone().narrow(2, 0, h - 1)).powf_scalar(2.0).sum();
+    let dh = (m.clone().narrow(3, 1, w - 1) - m.clone().narrow(3, 0, w - 1)).powf_scalar(2.0).sum();
+    let sq = m.powf_scalar(2.0);
+    let border = sq.clone().narrow(2, 0, 1).sum() + sq.clone().narrow(2, h - 1, 1).sum() + sq.clone().narrow(3, 0, 1).sum() + sq.narrow(3, w - 1, 1).sum();
+    (dv + dh + border * 0.3) / (2.0 * b as f64)
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RtsState {
+    pub config: RtsTrainConfig,
+    pub phase: u8,
+    pub step: usize,
+    pub elapsed_secs: f64,
+    pub last_loss: f64,
+}
+
+fn to_ad(f: Features) -> Features {
+    Features { logits: f.logits.autodiff(), last: f.last.autodiff(), scales: f.scales.into_iter().map(|s| s.autodiff()).collect() }
+}
+
+pub fn save_net(net: &RtsNet, path: &Path) -> Result<(), String> {
+    let tmp = path.with_extension("tmp");
+    net.save_into(&mut SafetensorsStore::from_file(&tmp)).map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, path).map_err(|e| e.to_string())
+}
+
+pub fn load_net(net: &mut RtsNet, path: &Path) -> Result<(), String> {
+    let r = net.load_from(&mut SafetensorsStore::from_file(path)).map_err(|e| e.to_string())?;
+    if r.missing.is_empty() && r.errors.is_empty() { Ok(()) } else { Err(format!("{}: missing {:?} errors {:?}", path.display(), r.missing, r.errors)) }
+}
+
+/// Train (or resume) an RTS network for `model` on `data` (CIFAR-size images).
+pub fn train_rts(model: &Classifier, data: &advedge_data::Dataset, cfg: &RtsTrainConfig, run_dir: &Path, device: &Device, progress: &dyn Fn(u8, usize, usize, f64)) -> Result<(RtsNet, RtsState), String> {
+    let ad = device.clone().autodiff();
+    let mad = model.clone().to_device(&ad).freeze();
+    let ch = encoder_channels(model, device);
+    let k = model.fc_weight().dims()[1];
+    std::fs::create_dir_all(run_dir).map_err(|e| format!("{}: {e}", run_dir.display()))?;
+    let (state_p, net_p, opt_p): (PathBuf, PathBuf, PathBuf) = (run_dir.join("state.json"), run_dir.join("rts.safetensors"), run_dir.join("optim.bin"));
+    device.seed(cfg.seed);
+    let mut net = RtsNet::new(k, &ch, &cfg.widths, &ad);
+    let mut st = RtsState { config: cfg.clone(), phase: 0, step: 0, elapsed_secs: 0.0, last_loss: f64::NAN };
+    let new_opt = || AdamConfig::new().init();
+    let mut opt: ModuleOptimizer = new_opt();
+    if state_p.is_file() {
+        st = serde_json::from_str(&std::fs::read_to_string(&state_p).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        if &st.config != cfg {
+            return Err(format!("checkpoint in {} was made with another config; delete it or use another run dir", run_dir.display()));
+        }
+        load_net(&mut net, &net_p)?;
+        opt = new_opt().load(&opt_p).map_err(|e| format!("{e:?}"))?;
+    }
+    let t0 = std::time::Instant::now();
+    let base = st.elapsed_secs;
+    let ce = CrossEntropyLossConfig::new().init(&ad);
+    let (b, n) = (cfg.batch, data.len());
+    for phase in [0u8, 1] {
+        let steps = if phase == 0 { cfg.steps_a } else { cfg.steps_b };
+        if st.phase > phase {
+            continue;
+        }
+        while st.step < steps {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed ^ ((phase as u64) << 40) ^ (st.step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let idx: Vec<usize> = (0..b).map(|_| rng.gen_range(0..n)).collect();
+            let (xv, y) = data.batch_f32(&idx);
+            let fake: Vec<bool> = (0..b).map(|_| rng.gen_bool(cfg.fake_frac)).collect();
+            let sel: Vec<u32> = y.iter().zip(&fake).map(|(&l, &f)| if f { (l + rng.gen_range(1..k as u32)) % k as u32 } else { l }).collect();
+            let x = tensor_io::images(xv, b, 32, 32, device);
+            let feats = to_ad(model.features(x.clone()));
+            let sel_t = tensor_io::labels(&sel, &ad);
+            let (m, exists) = net.forward(&feats, sel_t.clone(), cfg.kappa);
+            let real_t = tensor_io::labels(&fake.iter().map(|&f| (!f) as u32).collect::<Vec<_>>(), &ad);
+            let loss = if phase == 0 {
+                ce.forward(exists, real_t)
+            } else {
+                let xa = x.clone().autodiff();
+                let xt = xa.clone() + Tensor::random([b, 3, 32, 32], Distribution::Normal(0.0, 0.03), &ad);
+                let alt = if rng.gen_bool(0.5) {
+                    blur(x.clone(), cfg.blur_ksize, cfg.blur_sigma).autodiff()
+                } else {
+                    let off: Vec<f32> = (0..b * 3).map(|_| rng.gen_range(-0.33f32..0.33)).collect();
+                    Tensor::random([b, 3, 32, 32], Distribution::Normal(0.0, 0.11), &ad) + Tensor::<1>::from_data(TensorData::new(off, [b * 3]), &ad).reshape([b, 3, 1, 1])
+                };
+                let phi = |keep: Tensor<4>| keep.clone() * xt.clone() + (keep.neg() + 1.0) * alt.clone();
+                let realf = Tensor::<1>::from_data(TensorData::new(fake.iter().map(|&f| if f { 0.0f32 } else { 1.0 }).collect::<Vec<_>>(), [b]), &ad);
+                let nreal = (fake.iter().filter(|f| !**f).count()).max(1) as f64;
+                let p = (hinge(mad.forward(phi(m.clone())), sel_t.clone(), 1.0, true) * realf.clone()).sum() / nreal;
+                let d = (hinge(mad.forward(phi(m.clone().neg() + 1.0)), sel_t, 5.0, false) * realf).sum() / nreal;
+                let area = (m.clone() + 0.0005).powf_scalar(0.3).mean();
+                d + area * cfg.lambda_area + rts_tv(m) * cfg.lambda_smooth + p * cfg.lambda_pres
+            };
+            let lv = tensor_io::to_vec(loss.clone().inner())[0] as f64;
+            if !lv.is_finite() {
+                return Err(format!("RTS loss became {lv} in phase {} step {}", phase, st.step));
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            net = opt.step(if phase == 0 { cfg.lr_a } else { cfg.lr_b }, net, grads);
+            st.step += 1;
+            st.last_loss = lv;
+            progress(phase, st.step, steps, lv);
+            if st.step % cfg.ckpt_every == 0 || st.step == steps {
+                st.elapsed_secs = base + t0.elapsed().as_secs_f64();
+                save_net(&net, &net_p)?;
+                let tmp = opt_p.with_extension("tmp");
+                opt.save(&tmp).map_err(|e| format!("{e:?}"))?;
+                std::fs::rename(&tmp, &opt_p).map_err(|e| e.to_string())?;
+                std::fs::write(&state_p, serde_json::to_string_pretty(&st).unwrap()).map_err(|e| e.to_string())?;
+            }
+        }
+        if phase == 0 {
+            st.phase = 1;
+            st.step = 0;
+            opt = new_opt();
+        }
+    }
+    st.phase = 2;
+    st.elapsed_secs = base + t0.elapsed().as_secs_f64();
+    Ok((net.valid(), st))
+}
+

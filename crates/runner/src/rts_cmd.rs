@@ -1,0 +1,120 @@
+//! `train-rts`: train the RTS saliency network of a committed classifier (resumable), measure its
+//! quality on test images and write `data/weights/rts-<model>.{safetensors,toml}`.
+use crate::repo;
+use advedge_data::load_cifar10;
+use advedge_interpreters::mask::blur;
+use advedge_interpreters::rts::RtsNet;
+use advedge_interpreters::rts_train::{save_net, train_rts, RtsTrainConfig};
+use advedge_models::{tensor_io, Classifier, ModelCard};
+use anyhow::{anyhow, Context};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct TrainRtsArgs {
+    #[arg(long)]
+    model: String,
+    #[arg(long)]
+    steps_a: Option<usize>,
+    #[arg(long)]
+    steps_b: Option<usize>,
+    #[arg(long)]
+    batch: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Test images for the quality check.
+    #[arg(long, default_value_t = 1000)]
+    quality_images: usize,
+    #[arg(long)]
+    run_dir: Option<PathBuf>,
+    #[arg(long)]
+    weights_dir: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct RtsCard {
+    classifier: String,
+    config: RtsTrainConfig,
+    git_commit: String,
+    train_seconds: f64,
+    final_loss: f64,
+    quality_images: usize,
+    mean_mask_area: f64,
+    keep_top20_prediction_kept: f64,
+    keep_random20_prediction_kept: f64,
+    weights_file: String,
+}
+
+/// Fraction of images whose prediction survives keeping only the top-20% (by mask) vs a random
+/// 20% of the pixels (rest replaced by the blurred image), and the mean mask value.
+pub fn rts_quality(model: &Classifier, net: &RtsNet, x: Vec<f32>, b: usize, kappa: f64, seed: u64, dev: &Device) -> (f64, f64, f64) {
+    let xt = tensor_io::images(x, b, 32, 32, dev);
+    let f = model.features(xt.clone());
+    let pred = tensor_io::to_vec_int(f.logits.clone().argmax(1).flatten::<1>(0, 1));
+    let cls: Vec<u32> = pred.iter().map(|&p| p as u32).collect();
+    let (m, _) = net.forward(&f, tensor_io::labels(&cls, dev), kappa);
+    let mv = tensor_io::to_vec(m);
+    let area = mv.iter().map(|&v| v as f64).sum::<f64>() / mv.len() as f64;
+    let k = 1024 / 5;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let (mut top, mut rnd) = (vec![0f32; b * 1024], vec![0f32; b * 1024]);
+    for i in 0..b {
+        let mi = &mv[i * 1024..(i + 1) * 1024];
+        let mut order: Vec<usize> = (0..1024).collect();
+        order.sort_by(|&p, &q| mi[q].total_cmp(&mi[p]));
+        order[..k].iter().for_each(|&p| top[i * 1024 + p] = 1.0);
+        order.shuffle(&mut rng);
+        order[..k].iter().for_each(|&p| rnd[i * 1024 + p] = 1.0);
+    }
+    let xb = blur(xt.clone(), 9, 1.6);
+    let kept = |keep: Vec<f32>| {
+        let kt = Tensor::<4>::from_data(TensorData::new(keep, [b, 1, 32, 32]), dev);
+        let phi = kt.clone() * xt.clone() + (kt.neg() + 1.0) * xb.clone();
+        let p2 = tensor_io::to_vec_int(model.forward(phi).argmax(1).flatten::<1>(0, 1));
+        p2.iter().zip(&pred).filter(|(a, b)| a == b).count() as f64 / b as f64
+    };
+    (kept(top), kept(rnd), area)
+}
+
+pub fn train(a: TrainRtsArgs) -> anyhow::Result<()> {
+    let dir = a.weights_dir.unwrap_or_else(repo::weights_dir);
+    let card_path = dir.join(format!("{}.toml", a.model));
+    let card = ModelCard::load(&card_path)?;
+    let dev = Device::flex();
+    let model = tensor_io::load_weights(&card.architecture, &card.weights_path(&card_path), &dev)?;
+    let mut cfg = RtsTrainConfig { seed: a.seed, ..RtsTrainConfig::default() };
+    if let Some(s) = a.steps_a { cfg.steps_a = s; }
+    if let Some(s) = a.steps_b { cfg.steps_b = s; }
+    if let Some(s) = a.batch { cfg.batch = s; }
+    let train = load_cifar10("train", false)?;
+    let run_dir = a.run_dir.unwrap_or_else(|| repo::root().join("runs").join(format!("rts-{}", a.model)));
+    let bar = advedge_models::train::progress((cfg.steps_a + cfg.steps_b) as u64, 0, "rts");
+    let (net, st) = train_rts(&model, &train, &cfg, &run_dir, &dev, &|phase, step, _steps, loss| {
+        bar.set_position(if phase == 0 { step as u64 } else { (cfg.steps_a + step) as u64 });
+        bar.set_message(format!("phase {} loss {loss:.4}", if phase == 0 { "A" } else { "B" }));
+    })
+    .map_err(|e| anyhow!(e))?;
+    bar.finish_and_clear();
+    let net = burn::module::Module::to_device(net, &dev);
+    let test = load_cifar10("test", false)?;
+    let q = test.subset(&test.spread_indices(a.quality_images));
+    let (mut top, mut rnd, mut area) = (0.0, 0.0, 0.0);
+    for chunk in (0..q.len()).collect::<Vec<_>>().chunks(250) {
+        let (x, _) = q.batch_f32(chunk);
+        let (t, r, ar) = rts_quality(&model, &net, x, chunk.len(), cfg.kappa, a.seed, &dev);
+        let w = chunk.len() as f64 / q.len() as f64;
+        top += t * w;
+        rnd += r * w;
+        area += ar * w;
+    }
+    let weights_file = format!("rts-{}.safetensors", a.model);
+    save_net(&net, &dir.join(&weights_file)).map_err(|e| anyhow!(e))?;
+    let rc = RtsCard { classifier: a.model.clone(), config: cfg, git_commit: repo::git_commit(), train_seconds: st.elapsed_secs, final_loss: st.last_loss, quality_images: q.len(), mean_mask_area: area, keep_top20_prediction_kept: top, keep_random20_prediction_kept: rnd, weights_file };
+    let out = dir.join(format!("rts-{}.toml", a.model));
+    std::fs::write(&out, toml::to_string_pretty(&rc)?).with_context(|| format!("writing {}", out.display()))?;
+    println!("RTS for {}: keep top-20% -> prediction kept {:.3}; random 20% -> {:.3}; mean mask {:.3}; {:.0} s; wrote {}", a.model, top, rnd, area, st.elapsed_secs, out.display());
+    Ok(())
+}
