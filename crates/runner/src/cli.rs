@@ -18,6 +18,8 @@ enum Cmd {
     BenchModel(crate::models_cmd::BenchArgs),
     /// Run (or resume) an experiment grid and render its tables.
     Reproduce(crate::reproduce::ReproduceArgs),
+    /// Render a grid's tables from the cells that exist and list the missing ones.
+    Collect(crate::reproduce::CollectArgs),
     /// Run one attack cell and print its metrics.
     Attack(crate::attack_cmd::AttackArgs),
     /// Time the interpreters and the second-order Grad step.
@@ -41,6 +43,7 @@ pub fn main() -> anyhow::Result<()> {
         Cmd::Eval(a) => crate::models_cmd::eval(a),
         Cmd::BenchModel(a) => crate::models_cmd::bench(a),
         Cmd::Reproduce(a) => crate::reproduce::reproduce(a),
+        Cmd::Collect(a) => crate::reproduce::collect(a),
         Cmd::Attack(a) => crate::attack_cmd::attack(a),
         Cmd::BenchInterpreters(a) => crate::bench_cmd::bench(a),
         Cmd::MaskQuality(a) => crate::quality_cmd::mask_quality(a),

@@ -6,6 +6,7 @@ pub mod figures;
 pub mod grid;
 pub mod paper;
 pub mod run;
+pub mod slurm;
 pub mod tables;
 
-pub use run::{reproduce, ReproduceArgs};
+pub use run::{collect, reproduce, CollectArgs, ReproduceArgs};

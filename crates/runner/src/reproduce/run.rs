@@ -42,6 +42,30 @@ pub struct ReproduceArgs {
     /// Results folder (default results/).
     #[arg(long)]
     pub results: Option<PathBuf>,
+    /// Submit the grid to Slurm as a job array instead of running it here.
+    #[arg(long)]
+    pub slurm: bool,
+    /// With --slurm: write the sbatch script but do not submit it.
+    #[arg(long)]
+    pub no_submit: bool,
+    #[arg(long)]
+    pub partition: Option<String>,
+    #[arg(long)]
+    pub gpus_per_task: Option<u32>,
+    #[arg(long)]
+    pub cpus_per_task: Option<u32>,
+    /// Slurm time limit per array task, e.g. 02:00:00.
+    #[arg(long)]
+    pub time: Option<String>,
+    /// Cells per array task.
+    #[arg(long, default_value_t = 1)]
+    pub cells_per_task: usize,
+    /// Run only the cells of array task N (set by the sbatch script).
+    #[arg(long)]
+    pub task_index: Option<usize>,
+    /// Do not render tables/figures after running (array tasks).
+    #[arg(long)]
+    pub no_render: bool,
 }
 
 pub fn profile_dir(results: &Path, profile: &str) -> PathBuf {
@@ -85,7 +109,9 @@ pub fn status(dir: &Path, c: &Cell) -> Status {
 /// Write `bytes` to `path` through a temporary file and a rename, so a killed run never leaves a
 /// half-written file under the final name.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
+    // The temporary name carries the process id: two processes finishing the same cell (a
+    // resubmitted Slurm task racing an old one) never write into each other's file.
+    let tmp = path.with_extension(format!("{}.tmp{}", path.extension().and_then(|e| e.to_str()).unwrap_or(""), std::process::id()));
     std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
 }
@@ -205,6 +231,17 @@ pub fn reproduce(a: ReproduceArgs) -> anyhow::Result<()> {
     if let Some(f) = &a.filter {
         cells.retain(|c| c.id().contains(f.as_str()));
     }
+    if a.slurm {
+        return super::slurm::submit(&a, &g, &cells, &results);
+    }
+    let all_cells = cells.clone();
+    if let Some(t) = a.task_index {
+        let k = a.cells_per_task.max(1);
+        cells = cells.into_iter().skip(t * k).take(k).collect();
+        if cells.is_empty() {
+            bail!("task index {t} is past the end of the grid ({} cells, {k} per task)", all_cells.len());
+        }
+    }
     println!("{} [{}] profile `{}`: {} cells, {} images each{} -> {}", g.name, path.display(), a.profile, cells.len(), cells.first().map(|c| c.images).unwrap_or(0), if a.limit.is_some() { " (subset)" } else { "" }, dir.display());
     if a.dry_run {
         for c in &cells {
@@ -246,13 +283,57 @@ pub fn reproduce(a: ReproduceArgs) -> anyhow::Result<()> {
         }
     });
     overall.finish_and_clear();
-    let written = super::tables::render(&g, &a.profile, p, &cells, &dir, &profile_dir(&results, &a.profile), a.limit.is_some())?;
-    for w in written {
-        println!("wrote {}", w.display());
+    if !a.no_render {
+        let written = super::tables::render(&g, &a.profile, p, &all_cells, &dir, &profile_dir(&results, &a.profile), a.limit.is_some())?;
+        for w in written {
+            println!("wrote {}", w.display());
+        }
     }
     let failures = failures.into_inner().unwrap();
     if !failures.is_empty() {
         bail!("{} cell(s) failed:\n  {}", failures.len(), failures.join("\n  "));
     }
     Ok(())
+}
+
+#[derive(clap::Args, Clone)]
+pub struct CollectArgs {
+    pub target: String,
+    #[arg(long, default_value = "cifar")]
+    pub profile: String,
+    #[arg(long)]
+    pub filter: Option<String>,
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[arg(long)]
+    pub results: Option<PathBuf>,
+}
+
+/// Render the tables from whatever cells exist and list the missing ones (exit non-zero if any).
+pub fn collect(a: CollectArgs) -> anyhow::Result<()> {
+    let (path, g) = grid::find_target(&a.target)?;
+    let p = g.profiles.get(&a.profile).with_context(|| format!("{}: no profile `{}`", path.display(), a.profile))?;
+    let results = a.results.clone().unwrap_or_else(|| repo::root().join("results"));
+    let dir = profile_dir(&results, &a.profile).join("cells");
+    let mut cells = expand(&g, p, a.limit)?;
+    if let Some(f) = &a.filter {
+        cells.retain(|c| c.id().contains(f.as_str()));
+    }
+    let missing: Vec<String> = cells
+        .iter()
+        .filter_map(|c| match status(&dir, c) {
+            Status::Done => None,
+            Status::Pending => Some(format!("  {} (pending)", c.id())),
+            Status::Failed(m) => Some(format!("  {} (failed: {m})", c.id())),
+        })
+        .collect();
+    for w in super::tables::render(&g, &a.profile, p, &cells, &dir, &profile_dir(&results, &a.profile), a.limit.is_some())? {
+        println!("wrote {}", w.display());
+    }
+    if missing.is_empty() {
+        println!("all {} cells done", cells.len());
+        Ok(())
+    } else {
+        bail!("{} of {} cells missing:\n{}", missing.len(), cells.len(), missing.join("\n"))
+    }
 }
