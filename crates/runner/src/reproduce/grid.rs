@@ -44,9 +44,16 @@ pub struct Profile {
     pub frameworks: Option<Vec<String>>,
     pub interpreters: Option<Vec<String>>,
     pub variants: Option<Vec<String>>,
+    /// Adam iterations of MASK when extracting maps for Table IV (the paper's v1 uses 500).
+    #[serde(default = "default_transfer_mask_iters")]
+    pub transfer_mask_iters: usize,
     /// The paper's model each of our models stands in for (for the paper-vs-ours columns).
     #[serde(default)]
     pub paper_models: BTreeMap<String, String>,
+}
+
+fn default_transfer_mask_iters() -> usize {
+    100
 }
 
 fn default_scope() -> String {

@@ -8,5 +8,6 @@ pub mod paper;
 pub mod run;
 pub mod slurm;
 pub mod tables;
+pub mod transfer;
 
 pub use run::{collect, reproduce, CollectArgs, ReproduceArgs};

@@ -1,0 +1,81 @@
+//! Table IV, transferability (spec 10): adversarial examples crafted against interpreter I are
+//! interpreted by every I′ (Grad, CAM, MASK) for the target class and compared with I′'s benign
+//! map for the true class (per-element L1, successful samples only). Results are cached per cell
+//! in `<stem>.transfer.json`, so re-rendering does not recompute them.
+//! Adversarial images are read back from the cell's 8-bit copy (maps.json): a rounding of at most
+//! 1/510 per pixel, the same quantisation the paper applies to its MASK outputs.
+use super::cell::Cell;
+use super::run::{status, write_atomic, Status};
+use crate::repo;
+use advedge_interpreters::mask::MaskConfig;
+use advedge_interpreters::Interpreter;
+use advedge_metrics::l1_mean;
+use advedge_models::{tensor_io, ModelCard};
+use anyhow::Context;
+use burn::tensor::Device;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(serde::Deserialize)]
+struct MapsFile {
+    images: Vec<Entry>,
+}
+#[derive(serde::Deserialize)]
+struct Entry {
+    image_index: usize,
+    label: u32,
+    target: u32,
+    success: bool,
+    adversarial_u8: Vec<u8>,
+}
+
+/// The extracting interpreters of Table IV (RTS is not available yet).
+pub fn extractors(mask_iters: usize) -> Vec<Interpreter> {
+    vec![Interpreter::Grad { pool: 2 }, Interpreter::Cam, Interpreter::Mask(MaskConfig { iters: mask_iters, ..MaskConfig::v1_cifar() })]
+}
+
+/// Mean L1 per extracting interpreter name for one cell (computed or read from its cache).
+pub fn cell_transfer(c: &Cell, dir: &Path, mask_iters: usize) -> anyhow::Result<BTreeMap<String, f64>> {
+    let cache = dir.join(format!("{}.transfer.json", c.stem()));
+    if let Ok(s) = std::fs::read_to_string(&cache) {
+        if let Ok(v) = serde_json::from_str::<BTreeMap<String, f64>>(&s) {
+            return Ok(v);
+        }
+    }
+    let maps: MapsFile = serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{}.maps.json", c.stem())))?)?;
+    let ok: Vec<&Entry> = maps.images.iter().filter(|e| e.success).collect();
+    let mut out = BTreeMap::new();
+    if ok.is_empty() {
+        write_atomic(&cache, serde_json::to_string(&out)?.as_bytes())?;
+        return Ok(out);
+    }
+    let card_path = repo::weights_dir().join(format!("{}.toml", c.model));
+    let card = ModelCard::load(&card_path)?;
+    let dev = Device::flex();
+    let model = tensor_io::load_weights(&card.architecture, &card.weights_path(&card_path), &dev)?;
+    let test = advedge_data::load_cifar10("test", false)?;
+    let idx: Vec<usize> = ok.iter().map(|e| e.image_index).collect();
+    let (clean, _) = test.batch_f32(&idx);
+    let adv: Vec<f32> = ok.iter().flat_map(|e| e.adversarial_u8.iter().map(|&v| v as f32 / 255.0)).collect();
+    let b = ok.len();
+    let labels: Vec<u32> = ok.iter().map(|e| e.label).collect();
+    let targets: Vec<u32> = ok.iter().map(|e| e.target).collect();
+    for it in extractors(mask_iters) {
+        let benign = tensor_io::to_vec(it.explain(&model, tensor_io::images(clean.clone(), b, 32, 32, &dev), tensor_io::labels(&labels, &dev)));
+        let advm = tensor_io::to_vec(it.explain(&model, tensor_io::images(adv.clone(), b, 32, 32, &dev), tensor_io::labels(&targets, &dev)));
+        let ml = benign.len() / b;
+        let l1: f64 = (0..b).map(|j| l1_mean(&advm[j * ml..(j + 1) * ml], &benign[j * ml..(j + 1) * ml])).sum::<f64>() / b as f64;
+        out.insert(it.name().to_string(), l1);
+    }
+    write_atomic(&cache, serde_json::to_string(&out)?.as_bytes()).with_context(|| format!("caching {}", cache.display()))?;
+    Ok(out)
+}
+
+/// Per done cell: (cell, extractor -> mean L1).
+pub fn all<'a>(cells: &'a [Cell], dir: &Path, mask_iters: usize) -> anyhow::Result<Vec<(&'a Cell, BTreeMap<String, f64>)>> {
+    let mut v = Vec::new();
+    for c in cells.iter().filter(|c| c.variant != advedge_attacks::Variant::Plain && status(dir, c) == Status::Done) {
+        v.push((c, cell_transfer(c, dir, mask_iters)?));
+    }
+    Ok(v)
+}
