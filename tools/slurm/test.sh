@@ -60,7 +60,7 @@ n_keys=$(ls "$CELLS"/*.csv | sed 's/.*-\([0-9a-f]*\)\.csv/\1/' | sort -u | wc -l
 [ "$n_csv" -eq 4 ] && [ "$n_keys" -eq 4 ] || { echo "expected 4 distinct cells, got $n_csv files / $n_keys keys" >&2; exit 1; }
 ! ls "$CELLS" | grep -q '\.tmp' || { echo "temporary files left behind" >&2; exit 1; }
 for f in "$CELLS"/*.csv; do
-  imgs=$(grep -o '"images": [0-9]*' "${f%.csv}.json" | awk '{print $2}')
+  imgs=$(grep -o '"images": [0-9]*' "${f%.csv}.json" | tail -1 | awk '{print $2}')
   [ "$(wc -l < "$f")" -eq $((imgs + 1)) ] && [ "$imgs" -ge 1 ] || { echo "$f: rows do not match its manifest ($imgs images)" >&2; exit 1; }
 done
 echo "slurm: 2 passed, 0 failed"

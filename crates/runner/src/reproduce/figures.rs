@@ -177,17 +177,19 @@ pub fn maps_figure(path: &Path, cells: &[Cell], cell_dir: &Path) -> anyhow::Resu
     let root = root.titled("Figure 2: benign vs adversarial attribution maps (PGD)", (FONT, 22)).map_err(err)?;
     let (labels, grid) = root.split_horizontally(150);
     for ((model, interp, idx, files), (area, lab)) in rows.iter().zip(grid.split_evenly((rows.len(), cols)).chunks(cols).zip(labels.split_evenly((rows.len(), 1)))) {
-        lab.draw(&Text::new(format!("{model}\n{interp}\nimage {idx}"), (5, 80), (FONT, 16))).map_err(err)?;
+        for (k, line) in [model.clone(), interp.to_string(), format!("test image {idx}")].iter().enumerate() {
+            lab.draw(&Text::new(line.clone(), (5, 60 + 22 * k as i32), (FONT, 16))).map_err(err)?;
+        }
         let e0 = files[0].images.iter().find(|e| e.image_index == *idx).unwrap();
         let [mh, mw] = files[0].map_hw;
-        let titles = ["benign image", "benign map", "ADV2", "AdvEdge", "AdvEdge+"];
+        let titles = ["ADV2 adv. image", "benign map", "ADV2", "AdvEdge", "AdvEdge+"];
         for (k, cellarea) in area.iter().enumerate() {
             let inner = cellarea.titled(titles[k], (FONT, 15)).map_err(err)?;
             let inner = inner.margin(2, 2, 2, 2);
             match k {
                 0 => {
-                    // the adversarial image is within eps of the benign one; show the clean-looking
-                    // ADV2 image as the visual reference
+                    // the cell files keep adversarial images only; the ADV2 one is within eps of
+                    // the benign image and serves as the visual reference
                     let im = &e0.adversarial_u8;
                     draw_grid(&inner, 32, 32, |y, x| RGBColor(im[y * 32 + x], im[1024 + y * 32 + x], im[2048 + y * 32 + x]))?;
                 }
