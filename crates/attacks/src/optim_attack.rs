@@ -7,7 +7,7 @@ use advedge_models::adam::Adam;
 use crate::edges::{edge_weights, EdgeMode};
 use crate::interp_loss::{per_sample_int, selects_best, update_best, Best};
 use crate::losses::{ce_sum, target_probs};
-use crate::pgd::Schedule;
+use crate::pgd::{scale_count, Schedule};
 use crate::rng::{image_rng, random_target};
 use crate::{AttackBatch, EdgeScope, ImageOutcome, Variant};
 use advedge_interpreters::Interpreter;
@@ -72,10 +72,9 @@ impl OptimConfig {
         }
     }
     pub fn scaled(mut self, f: f64) -> Self {
-        let s = |n: usize| ((n as f64 * f).round() as usize).max(1);
-        self.warmup_iters = s(self.warmup_iters);
+        self.warmup_iters = scale_count(self.warmup_iters, f);
         self.schedule = self.schedule.scaled(f);
-        self.select_every = s(self.select_every);
+        self.select_every = scale_count(self.select_every, f);
         self
     }
 }

@@ -39,10 +39,15 @@ pub enum Schedule {
     Stages { stages: Vec<(f64, usize)> },
 }
 
+/// An iteration count multiplied by `f`, at least 1 (shortened schedules for smoke runs).
+pub fn scale_count(n: usize, f: f64) -> usize {
+    ((n as f64 * f).round() as usize).max(1)
+}
+
 impl Schedule {
     /// Every stage length multiplied by `f` (at least one step each).
     pub fn scaled(self, f: f64) -> Self {
-        let s = |n: usize| ((n as f64 * f).round() as usize).max(1);
+        let s = |n: usize| scale_count(n, f);
         match self {
             Schedule::Ramp { c0, iters } => Schedule::Ramp { c0, iters: s(iters) },
             Schedule::Stages { stages } => Schedule::Stages { stages: stages.into_iter().map(|(c, n)| (c, s(n))).collect() },
@@ -127,10 +132,9 @@ impl PgdConfig {
 
     /// Shorten every iteration count by `f` (at least one step each): smoke runs and tests.
     pub fn scaled(mut self, f: f64) -> Self {
-        let s = |n: usize| ((n as f64 * f).round() as usize).max(1);
-        self.warmup_iters = s(self.warmup_iters);
+        self.warmup_iters = scale_count(self.warmup_iters, f);
         self.schedule = self.schedule.scaled(f);
-        self.select_every = s(self.select_every);
+        self.select_every = scale_count(self.select_every, f);
         self
     }
 }
