@@ -61,9 +61,20 @@ pub fn parse_variant(s: &str) -> anyhow::Result<Variant> {
     })
 }
 
+/// The CIFAR-10 test set, decoded once per process: every cell of a grid (and its Table IV
+/// transfer step) needs it, and decoding 10,000 JPEGs per cell is wasted work.
+pub fn cifar_test() -> anyhow::Result<&'static advedge_data::Dataset> {
+    static TEST: std::sync::OnceLock<advedge_data::Dataset> = std::sync::OnceLock::new();
+    if let Some(t) = TEST.get() {
+        return Ok(t);
+    }
+    let t = load_cifar10("test", false)?;
+    Ok(TEST.get_or_init(|| t))
+}
+
 /// The first `n` test images (spread over the classes) that `model` classifies correctly.
 pub fn correct_images(model: &Classifier, n: usize, dev: &Device) -> anyhow::Result<AttackBatch> {
-    let test = load_cifar10("test", false)?;
+    let test = cifar_test()?;
     // A fixed, class-balanced order: stride through the sorted test set.
     let order = test.spread_indices(test.len().min(n * 4).max(n));
     let mut keep = Vec::new();

@@ -53,7 +53,7 @@ pub fn cell_transfer(c: &Cell, dir: &Path, mask_iters: usize) -> anyhow::Result<
     let card = ModelCard::load(&card_path)?;
     let dev = Device::flex();
     let model = tensor_io::load_weights(&card.architecture, &card.weights_path(&card_path), &dev)?;
-    let test = advedge_data::load_cifar10("test", false)?;
+    let test = crate::attack_cmd::cifar_test()?;
     let idx: Vec<usize> = ok.iter().map(|e| e.image_index).collect();
     let (clean, _) = test.batch_f32(&idx);
     let adv: Vec<f32> = ok.iter().flat_map(|e| e.adversarial_u8.iter().map(|&v| v as f32 / 255.0)).collect();
