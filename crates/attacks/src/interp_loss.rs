@@ -27,6 +27,12 @@ pub fn per_sample_int(interp: &Interpreter, model: &Classifier, x: Tensor<4>, ta
             let s = saliency_from_gradient(g, *pool);
             (logits, (s - m0).powf_scalar(2.0).sum_dims(&[1, 2, 3]).flatten::<1>(0, 3))
         }
+        // Spec 4.3: Σ_b mean (M(x*; t) - m0)².
+        Interpreter::Rts(spec) => {
+            let f = model.features(x);
+            let m = advedge_interpreters::rts::rts_from_features(spec, model, &f, targets);
+            (f.logits, (m - m0).powf_scalar(2.0).mean_dims(&[1, 2, 3]).flatten::<1>(0, 3))
+        }
         Interpreter::Mask(_) => panic!("the MASK attack (bi-level, spec 5.4) is not implemented yet"),
     }
 }

@@ -2,6 +2,36 @@
 use advedge_models::tensor_io;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+/// A classification loss on the target.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClsLoss {
+    /// Σ -log p_t.
+    Ce,
+    /// Σ -z_t (authors' PGD-CAM / PGD-RTS quirk).
+    RawLogit,
+}
+
+impl ClsLoss {
+    pub fn sum(&self, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+        match self {
+            ClsLoss::Ce => ce_sum(logits, targets),
+            ClsLoss::RawLogit => raw_logit_sum(logits, targets),
+        }
+    }
+}
+
+/// The RTS attacks' extra "encoder" classification term (spec 2.3): weight × loss on the RTS
+/// encoder's own logits. Our CIFAR RTS uses the classifier itself as its encoder, so the term
+/// acts on the classifier's logits (the paper's encoder is a separate ResNet-50).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncoderTerm {
+    pub loss: ClsLoss,
+    pub weight: f64,
+}
 
 /// Σ_b -log p_t.
 pub fn ce_sum(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
@@ -18,12 +48,17 @@ pub fn raw_logit_sum(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
 /// Label-smoothed CE with per-sample confidences: q_t = conf, q_j = (1-conf)/(K-1).
 /// The authors divide by 9 (CIFAR-10's K-1) at every scale; at K = 10 this is exact.
 pub fn smoothed_ce_sum(logits: Tensor<2>, targets: Tensor<1, Int>, conf: &[f32], device: &Device) -> Tensor<1> {
+    smoothed_per_sample(logits, targets, conf, device).sum()
+}
+
+/// [`smoothed_ce_sum`] per sample, [B].
+pub fn smoothed_per_sample(logits: Tensor<2>, targets: Tensor<1, Int>, conf: &[f32], device: &Device) -> Tensor<1> {
     let [b, k] = logits.dims();
     let conf_t = Tensor::<1>::from_data(TensorData::new(conf.to_vec(), [b]), device).reshape([b, 1]);
     let onehot = targets.one_hot(k).float();
     let rest = (conf_t.clone().neg().add_scalar(1.0)) / 9.0;
     let q = onehot.clone() * conf_t + (onehot.neg().add_scalar(1.0)) * rest;
-    -(log_softmax(logits, 1) * q).sum()
+    -(log_softmax(logits, 1) * q).sum_dim(1).reshape([b])
 }
 
 /// Per-sample softmax probability of each target.

@@ -6,7 +6,7 @@
 use advedge_models::adam::Adam;
 use crate::edges::{edge_weights, EdgeMode};
 use crate::interp_loss::{per_sample_int, selects_best, update_best, Best};
-use crate::losses::{ce_sum, target_probs};
+use crate::losses::{ce_sum, smoothed_per_sample, target_probs, ClsLoss, EncoderTerm};
 use crate::pgd::{scale_count, Schedule};
 use crate::rng::{image_rng, random_target};
 use crate::{AttackBatch, EdgeScope, ImageOutcome, Variant};
@@ -36,6 +36,12 @@ pub struct OptimConfig {
     pub schedule: Schedule,
     /// Weight of the classification CE in phase 2 (2 for C&W, 2 for StAdv-CAM, 1 for StAdv-Grad).
     pub ce_weight: f64,
+    /// Label-smoothed CE in phase 2 (C&W-RTS, spec 6).
+    #[serde(default)]
+    pub smoothing: bool,
+    /// RTS only: the encoder classification term added in phase 2.
+    #[serde(default)]
+    pub encoder: Option<EncoderTerm>,
     /// C&W-CAM counts the batch L2 once per sample (spec 6 ⚠): multiply L2 by the batch size.
     pub l2_times_batch: bool,
     /// Weight of the C&W f term in phase 1.
@@ -53,13 +59,22 @@ pub struct OptimConfig {
 impl OptimConfig {
     pub fn paper(kind: Kind, interp: &Interpreter) -> Self {
         let grad = matches!(interp, Interpreter::Grad { .. });
+        let rts = matches!(interp, Interpreter::Rts(_));
         let stages = Schedule::Stages { stages: vec![(0.003, 301), (0.01, 201), (0.05, 101), (0.2, 101)] };
         OptimConfig {
             kind,
             lr: 0.01,
             warmup_iters: match (kind, grad) { (_, true) => 450, (Kind::Cw, false) => 300, (Kind::Stadv, false) => 200 },
-            schedule: if grad { stages } else { Schedule::Ramp { c0: 5.0, iters: if kind == Kind::Cw { 1500 } else { 600 } } },
-            ce_weight: if kind == Kind::Stadv && grad { 1.0 } else { 2.0 },
+            // C&W: CAM 1500, RTS 1000; StAdv: 600 (RTS from [A2], spec 7).
+            schedule: if grad { stages } else { Schedule::Ramp { c0: 5.0, iters: match (kind, rts) { (Kind::Cw, false) => 1500, (Kind::Cw, true) => 1000, _ => 600 } } },
+            // C&W-RTS: 2·smoothed CE + 0.5·Σ(-z_enc,t); StAdv-RTS ([A2]): CE + 0.1·CE_enc.
+            smoothing: rts && kind == Kind::Cw,
+            encoder: match (rts, kind) {
+                (false, _) => None,
+                (true, Kind::Cw) => Some(EncoderTerm { loss: ClsLoss::RawLogit, weight: 0.5 }),
+                (true, Kind::Stadv) => Some(EncoderTerm { loss: ClsLoss::Ce, weight: 0.1 }),
+            },
+            ce_weight: if kind == Kind::Stadv && (grad || rts) { 1.0 } else { 2.0 },
             l2_times_batch: kind == Kind::Cw && !grad,
             cw_f_weight: 1e-4,
             flow_tau: 5e-4,
@@ -154,7 +169,9 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
     let t_plain = tensor_io::labels(&targets, &dev);
     let x0 = batch.images.clone();
     let x0_ad = tensor_io::images(x0.clone(), b, h, w, &ad);
-    let m0 = interp.explain(model, tensor_io::images(x0.clone(), b, h, w, &dev), tensor_io::labels(&batch.labels, &dev));
+    // Reference map: g(x; t) for RTS, g(x; y) otherwise (spec 1.1).
+    let ref_classes = if interp.attack_reference_is_target() { &targets } else { &batch.labels };
+    let m0 = interp.explain(model, tensor_io::images(x0.clone(), b, h, w, &dev), tensor_io::labels(ref_classes, &dev));
     let m0_ad = m0.clone().to_device(&ad);
     // C&W and StAdv keep W in AdvEdge+ (W·1[W>β]); spec 3.
     let mode = match variant {
@@ -186,6 +203,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
     let mut alive = vec![true; b];
     let mut failure: Vec<Option<String>> = vec![None; b];
     let mut iters = 0;
+    let mut rngs: Vec<_> = batch.indices.iter().map(|&i| image_rng(cfg.seed, i as u64, 2)).collect();
     let mut best: Vec<Best> = vec![None; b];
     let step_grad = |p: &mut Vec<f32>, adam: &mut Adam, loss: Tensor<1>, pt: &Tensor<4>, alive: &mut Vec<bool>, failure: &mut Vec<Option<String>>, what: String| {
         let g = tensor_io::to_vec(pt.grad(&loss.backward()).expect("param grad"));
@@ -230,7 +248,13 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
             let xs = tensor_io::to_vec(img.clone().inner());
             update_best(&mut best, interp, model, &xs, [h, w], &probs, t_plain.clone(), m0.clone(), &alive, cfg.select_min_prob);
         }
-        let ce = ce_per_sample(logits, t_ad.clone()) * cfg.ce_weight;
+        let enc = cfg.encoder.map(|e| e.loss.sum(logits.clone(), t_ad.clone()) * e.weight);
+        let ce = if cfg.smoothing {
+            let conf: Vec<f32> = rngs.iter_mut().map(|r| r.gen_range((0.95 + 0.04 * i as f32 / _len as f32)..=1.0)).collect();
+            smoothed_per_sample(logits, t_ad.clone(), &conf, &ad)
+        } else {
+            ce_per_sample(logits, t_ad.clone())
+        } * cfg.ce_weight;
         let penalty = match cfg.kind {
             Kind::Cw => {
                 let l2 = (img - x0_ad.clone()).powf_scalar(2.0).sum();
@@ -239,6 +263,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
             Kind::Stadv => flow_loss(pt.clone()).sum() * cfg.flow_tau,
         };
         let loss = (ce + int * c).sum() + penalty;
+        let loss = match enc { Some(e) => loss + e, None => loss };
         step_grad(&mut p, &mut adam, loss, &pt, &mut alive, &mut failure, format!("phase-2 step {s}"));
         iters += 1;
     }

@@ -75,6 +75,12 @@ pub fn finish(
     use advedge_models::tensor_io;
     let dev = benign.device();
     let (b, n) = (batch.len(), batch.image_len());
+    // Metrics compare with the benign map for the true class, whatever the attack aimed at.
+    let benign = if interp.attack_reference_is_target() {
+        interp.explain(model, tensor_io::images(batch.images.clone(), b, batch.height, batch.width, &dev), tensor_io::labels(&batch.labels, &dev))
+    } else {
+        benign
+    };
     let dims = benign.dims();
     let ml = dims[1] * dims[2] * dims[3];
     let benign_maps = tensor_io::to_vec(benign);

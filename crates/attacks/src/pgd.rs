@@ -7,7 +7,7 @@
 //! Deviation: the Grad attack differentiates the saliency w.r.t. the [0,1] input x, not w.r.t.
 //! N(x) as the authors' code does (spec 2.1 ⚠): a per-channel 1/std factor before the channel max.
 use crate::edges::edge_weights;
-use crate::losses::{ce_sum, raw_logit_sum, smoothed_ce_sum, target_probs};
+use crate::losses::{ce_sum, smoothed_ce_sum, target_probs, EncoderTerm};
 use crate::rng::{image_rng, random_target};
 use crate::{AttackBatch, EdgeScope, ImageOutcome, Variant};
 use crate::interp_loss::{logits_and_int, selects_best, update_best, Best};
@@ -19,15 +19,8 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
-/// Phase-1 classification loss.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WarmupLoss {
-    /// Σ -log p_t.
-    Ce,
-    /// Σ -z_t (authors' PGD-CAM / PGD-RTS quirk).
-    RawLogit,
-}
+/// Phase-1 classification loss (spec 4.1).
+pub use crate::losses::ClsLoss as WarmupLoss;
 
 /// Phase-2 weight schedule for the interpretation term.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -73,16 +66,26 @@ pub struct PgdConfig {
     /// Clip to [0,1] during the warm-up (the authors' Grad code does not).
     pub clip_warmup: bool,
     pub edge_threshold: f32,
+    /// Multiplies the AdvEdge warm-up step (½ for PGD-RTS, spec 3).
+    #[serde(default = "one")]
+    pub edge_scale: f32,
     pub edge_scope: EdgeScope,
     pub schedule: Schedule,
     /// Label smoothing in phase 2 (conf ~ U(0.95 + 0.04 i/n, 1)).
     pub smoothing: bool,
+    /// RTS only: the encoder classification term added in phase 2.
+    #[serde(default)]
+    pub encoder: Option<EncoderTerm>,
     /// Grad only: best-point selection period and probability threshold.
     pub select_every: usize,
     pub select_min_prob: f32,
     /// Soft-ReLU tau of the attack's saliency surrogate (Grad only).
     pub soft_tau: f64,
     pub seed: u64,
+}
+
+fn one() -> f32 {
+    1.0
 }
 
 impl PgdConfig {
@@ -95,9 +98,11 @@ impl PgdConfig {
             warmup_loss: WarmupLoss::Ce,
             clip_warmup: true,
             edge_threshold: 0.1,
+            edge_scale: 1.0,
             edge_scope: EdgeScope::Warmup,
             schedule: Schedule::Ramp { c0: 5.0, iters: 500 },
             smoothing: true,
+            encoder: None,
             select_every: 10,
             select_min_prob: 0.8,
             soft_tau: 1e-4,
@@ -112,6 +117,22 @@ impl PgdConfig {
                 ..base
             },
             Interpreter::Mask(_) => base, // the MASK attack is not implemented yet
+            // Spec 5.3: raw-logit warm-up with ½·α·W steps (AdvEdge) or W > 0.05 (AdvEdge+), then
+            // 1000 steps with c 5 -> 10, smoothed CE and 0.2·Σ(-z_enc,t); ADV2 uses CE throughout
+            // and 0.1·CE(encoder). (ADV2's κ = 6 is not reproduced: one RTS setting per grid.)
+            Interpreter::Rts(_) => PgdConfig {
+                warmup_loss: if variant == Variant::Adv2 { WarmupLoss::Ce } else { WarmupLoss::RawLogit },
+                edge_threshold: 0.05,
+                edge_scale: if variant == Variant::AdvEdge { 0.5 } else { 1.0 },
+                schedule: Schedule::Ramp { c0: 5.0, iters: 1000 },
+                smoothing: variant != Variant::Adv2,
+                encoder: Some(if variant == Variant::Adv2 {
+                    EncoderTerm { loss: WarmupLoss::Ce, weight: 0.1 }
+                } else {
+                    EncoderTerm { loss: WarmupLoss::RawLogit, weight: 0.2 }
+                }),
+                ..base
+            },
             Interpreter::Grad { .. } => {
                 let mut stages = vec![(0.001, 301), (0.004, 201), (0.01, 101), (0.05, 101)];
                 match variant {
@@ -208,12 +229,13 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
     let t_ad = tensor_io::labels(&targets, &ad);
     let t_plain = tensor_io::labels(&targets, &dev);
     let x0 = batch.images.clone();
-    // Benign maps for the true class (spec 1.1: Grad and CAM use g(x; y)).
-    let m0 = interp.explain(model, ctx.x_plain(&x0), tensor_io::labels(&batch.labels, &dev));
+    // The attack's reference map (spec 1.1): g(x; y) for Grad, CAM and MASK, g(x; t) for RTS.
+    let ref_classes = if interp.attack_reference_is_target() { &targets } else { &batch.labels };
+    let m0 = interp.explain(model, ctx.x_plain(&x0), tensor_io::labels(ref_classes, &dev));
     let m0_ad = m0.clone().to_device(&ad);
     // Edge factors (phase 1 always; phase 2 too with EdgeScope::All).
     let mode = variant.pgd_edge_mode(cfg.edge_threshold);
-    let factor: Vec<f32> = (0..b).flat_map(|i| mode.factor(&edge_weights(&x0[i * n..(i + 1) * n], batch.height, batch.width))).collect();
+    let factor: Vec<f32> = (0..b).flat_map(|i| mode.factor(&edge_weights(&x0[i * n..(i + 1) * n], batch.height, batch.width))).map(|f| f * cfg.edge_scale).collect();
     let ones = vec![1.0f32; b * hw];
     let f2 = if cfg.edge_scope == EdgeScope::All { &factor } else { &ones };
     let mut rngs: Vec<_> = batch.indices.iter().map(|&i| image_rng(cfg.seed, i as u64, 2)).collect();
@@ -228,10 +250,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
     for i in 0..warm {
         let xa = ctx.x_ad(&x);
         let logits = ctx.mad.forward(xa.clone());
-        let loss = match (variant, cfg.warmup_loss) {
-            (Variant::Plain, _) | (_, WarmupLoss::Ce) => ce_sum(logits, t_ad.clone()),
-            (_, WarmupLoss::RawLogit) => raw_logit_sum(logits, t_ad.clone()),
-        };
+        let loss = if variant == Variant::Plain { ce_sum(logits, t_ad.clone()) } else { cfg.warmup_loss.sum(logits, t_ad.clone()) };
         let g = tensor_io::to_vec(xa.grad(&loss.backward()).expect("input grad"));
         check_finite(&g, n, &mut alive, &mut failure, &format!("warm-up step {i}"));
         let clip = cfg.clip_warmup || variant == Variant::Plain;
@@ -251,8 +270,10 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
                 let p = target_probs(logits.clone().inner(), &targets);
                 update_best(&mut best, interp, model, &x, [batch.height, batch.width], &p, t_plain.clone(), m0.clone(), &alive, cfg.select_min_prob);
             }
+            let enc = cfg.encoder.map(|e| e.loss.sum(logits.clone(), t_ad.clone()) * e.weight);
             let cls = if cfg.smoothing { smoothed_ce_sum(logits, t_ad.clone(), &conf, &ad) } else { ce_sum(logits, t_ad.clone()) };
             let loss = cls + int * c;
+            let loss = match enc { Some(e) => loss + e, None => loss };
             let g = tensor_io::to_vec(xa.grad(&loss.backward()).expect("input grad"));
             check_finite(&g, n, &mut alive, &mut failure, &format!("phase-2 step {step}"));
             signed_step(&mut x, &x0, &g, f2, &alive, hw, cfg.alpha, cfg.eps, true);

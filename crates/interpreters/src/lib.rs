@@ -27,6 +27,8 @@ pub enum Interpreter {
     Cam,
     /// Meaningful perturbation (v1); maps are shown as 1 - m (salient = high).
     Mask(mask::MaskConfig),
+    /// Real-time saliency: a trained network on the classifier's features (maps 32x32).
+    Rts(rts::RtsSpec),
 }
 
 impl Interpreter {
@@ -35,7 +37,14 @@ impl Interpreter {
             Interpreter::Grad { .. } => "Grad",
             Interpreter::Cam => "CAM",
             Interpreter::Mask(_) => "MASK",
+            Interpreter::Rts(_) => "RTS",
         }
+    }
+    /// Does the attack aim the adversarial map at the benign map for the *target* class (RTS,
+    /// spec 1.1 table) rather than for the true class (Grad, CAM, MASK)? Metrics always compare
+    /// with the benign map for the true class.
+    pub fn attack_reference_is_target(&self) -> bool {
+        matches!(self, Interpreter::Rts(_))
     }
     /// Benign attribution maps (no gradient tracking through the result).
     pub fn explain(&self, model: &Classifier, x: Tensor<4>, classes: Tensor<1, Int>) -> Tensor<4> {
@@ -43,6 +52,7 @@ impl Interpreter {
             Interpreter::Grad { pool } => grad::grad_map_autodiff(model, x, classes, *pool),
             Interpreter::Cam => cam::cam_map(model, x, classes),
             Interpreter::Mask(cfg) => mask::optimise(model, x, classes, cfg).neg().add_scalar(1.0),
+            Interpreter::Rts(spec) => rts::rts_map(spec, model, x, classes),
         }
     }
 }

@@ -5,9 +5,13 @@
 //! head gives (a, b) and the mask M = |a| / (|a| + |b|) in [0,1], higher = more salient.
 //! (The paper uses three up-blocks from 7x7 to 56x56 on ResNet-50; CIFAR has one scale fewer.)
 //!
-//! Training: `rts_train` (`cargo xtask train-rts`). Not yet an `Interpreter` variant: no trained
-//! RTS weights are committed yet, and the RTS attacks are not implemented.
-use advedge_models::Features;
+//! Training: `rts_train` (`cargo xtask train-rts`); the trained network is the `Interpreter::Rts`
+//! variant through [`RtsSpec`], whose weights are loaded once per process and cached.
+use advedge_models::{Classifier, Features};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
@@ -130,4 +134,50 @@ impl RtsNet {
         let _ = (h, w);
         (pa.clone() / (pa + pb + 1e-12), exists)
     }
+}
+
+/// A trained RTS network as an interpreter setting. `name` and `fingerprint` identify the
+/// weights (they enter grid-cell keys); `path` is where this process found them (not serialised,
+/// so keys do not depend on the checkout's location).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RtsSpec {
+    pub name: String,
+    pub fingerprint: String,
+    pub widths: Vec<usize>,
+    /// Selector confidence κ (spec 2.3: 5 in the AdvEdge notebooks).
+    pub kappa: f64,
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+/// The network of `spec` for `model`, on `model`'s device, in inference mode. Loaded from disk
+/// once per (path, device) and cloned afterwards. Panics with the path if the file is unusable
+/// (the runner checks it exists when it builds the spec).
+pub fn load_cached(spec: &RtsSpec, model: &Classifier) -> RtsNet {
+    static CACHE: OnceLock<Mutex<HashMap<String, RtsNet>>> = OnceLock::new();
+    let device = model.fc_weight().device();
+    let key = format!("{}|{:?}", spec.path.display(), device);
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(n) = cache.lock().expect("rts cache").get(&key) {
+        return n.clone();
+    }
+    let channels = crate::rts_train::encoder_channels(model, &device);
+    let mut net = RtsNet::new(model.fc_weight().dims()[1], &channels, &spec.widths, &device);
+    crate::rts_train::load_net(&mut net, &spec.path).unwrap_or_else(|e| panic!("RTS weights {}: {e}", spec.path.display()));
+    let net = net.valid();
+    cache.lock().expect("rts cache").insert(key, net.clone());
+    net
+}
+
+/// RTS maps [B,1,32,32] for `classes`. Differentiable w.r.t. `x` when `x` and `model` live on
+/// an autodiff device (the network is then moved there and frozen).
+pub fn rts_map(spec: &RtsSpec, model: &Classifier, x: Tensor<4>, classes: Tensor<1, Int>) -> Tensor<4> {
+    rts_from_features(spec, model, &model.features(x), classes)
+}
+
+/// RTS maps from already computed classifier features (the attacks reuse the forward pass).
+pub fn rts_from_features(spec: &RtsSpec, model: &Classifier, f: &Features, classes: Tensor<1, Int>) -> Tensor<4> {
+    let net = load_cached(spec, model).to_device(&f.logits.device()).freeze();
+    net.forward(f, classes, spec.kappa).0
 }

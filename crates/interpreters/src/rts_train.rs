@@ -99,9 +99,10 @@ fn to_ad(f: Features) -> Features {
     Features { logits: f.logits.autodiff(), last: f.last.autodiff(), scales: f.scales.into_iter().map(|s| s.autodiff()).collect() }
 }
 
+/// Save trained RTS weights (safetensors; `valid()` brings the BN statistics up to date).
 pub fn save_net(net: &RtsNet, path: &Path) -> Result<(), String> {
-    let tmp = path.with_extension("tmp");
-    net.save_into(&mut SafetensorsStore::from_file(&tmp)).map_err(|e| e.to_string())?;
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+    net.valid().save_into(&mut SafetensorsStore::from_file(&tmp).overwrite(true)).map_err(|e| e.to_string())?;
     std::fs::rename(&tmp, path).map_err(|e| e.to_string())
 }
 
@@ -117,7 +118,7 @@ pub fn train_rts(model: &Classifier, data: &advedge_data::Dataset, cfg: &RtsTrai
     let ch = encoder_channels(model, device);
     let k = model.fc_weight().dims()[1];
     std::fs::create_dir_all(run_dir).map_err(|e| format!("{}: {e}", run_dir.display()))?;
-    let (state_p, net_p, opt_p): (PathBuf, PathBuf, PathBuf) = (run_dir.join("state.json"), run_dir.join("rts.safetensors"), run_dir.join("optim.bin"));
+    let (state_p, net_p, opt_p): (PathBuf, PathBuf, PathBuf) = (run_dir.join("state.json"), run_dir.join("rts.bpk"), run_dir.join("optim.bin"));
     device.seed(cfg.seed);
     let mut net = RtsNet::new(k, &ch, &cfg.widths, &ad);
     let mut st = RtsState { config: cfg.clone(), phase: 0, step: 0, elapsed_secs: 0.0, last_loss: f64::NAN };
@@ -128,7 +129,7 @@ pub fn train_rts(model: &Classifier, data: &advedge_data::Dataset, cfg: &RtsTrai
         if &st.config != cfg {
             return Err(format!("checkpoint in {} was made with another config; delete it or use another run dir", run_dir.display()));
         }
-        load_net(&mut net, &net_p)?;
+        tensor_io::load_checkpoint_into(&mut net, &net_p).map_err(|e| e.to_string())?;
         opt = new_opt().load(&opt_p).map_err(|e| format!("{e:?}"))?;
     }
     let t0 = std::time::Instant::now();
@@ -181,7 +182,7 @@ pub fn train_rts(model: &Classifier, data: &advedge_data::Dataset, cfg: &RtsTrai
             progress(phase, st.step, steps, lv);
             if st.step % cfg.ckpt_every == 0 || st.step == steps {
                 st.elapsed_secs = base + t0.elapsed().as_secs_f64();
-                save_net(&net, &net_p)?;
+                tensor_io::save_checkpoint(&net, &net_p).map_err(|e| e.to_string())?;
                 let tmp = opt_p.with_extension("tmp");
                 opt.save(&tmp).map_err(|e| format!("{e:?}"))?;
                 std::fs::rename(&tmp, &opt_p).map_err(|e| e.to_string())?;

@@ -34,6 +34,10 @@ pub struct ModelCard {
     pub test_images: usize,
     pub test_accuracy: f64,
     pub weights_file: String,
+    /// When the run was warm-started from another card's weights: that card's name, git commit,
+    /// epochs and accuracy. `epochs`, `train_seconds` and `history` then cover both runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_start: Option<String>,
     pub history: Vec<EpochLog>,
 }
 

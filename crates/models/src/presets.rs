@@ -22,6 +22,14 @@ pub fn presets() -> Vec<Preset> {
             arch: ArchConfig::Densenet { depth: 40, growth: 12, num_classes: 10 },
             train: TrainConfig { epochs: 10, ..TrainConfig::default() },
         },
+        Preset {
+            name: "densenet22",
+            // DenseNet-BC-22, k = 12 (74k parameters). Measured `bench-model` b64 train step:
+            // 1.3x ResNet-20's, so ~17 min/epoch on 2 idle cores. DenseNet-BC-40 (8.2 s/step at
+            // b128, ~53 min/epoch) does not fit the CPU budget.
+            arch: ArchConfig::Densenet { depth: 22, growth: 12, num_classes: 10 },
+            train: TrainConfig { epochs: 12, batch_size: 64, lr_max: 0.15, ..TrainConfig::default() },
+        },
         // Deliberately tiny networks for tests and reference fixtures (not trained to accuracy).
         Preset {
             name: "tiny-densenet",

@@ -1,7 +1,7 @@
 //! Conversions between plain buffers and tensors, and weight files (safetensors via burn-store).
 use crate::{ArchConfig, Classifier, ModelError};
 use burn::module::Module;
-use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::store::{BurnpackStore, ModuleSnapshot, SafetensorsStore};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use std::path::Path;
 
@@ -27,14 +27,24 @@ pub fn to_vec_int<const D: usize>(t: Tensor<D, Int>) -> Vec<i64> {
 pub fn save_weights(model: &Classifier, path: &Path) -> Result<(), ModelError> {
     let tmp = path.with_extension("safetensors.tmp");
     let mut store = SafetensorsStore::from_file(&tmp);
+    // `valid()` first: it brings batch-norm running statistics up to date (see save_checkpoint).
     model
+        .valid()
         .save_into(&mut store)
         .map_err(|e| ModelError::Weights { path: path.to_path_buf(), reason: e.to_string() })?;
     std::fs::rename(&tmp, path).map_err(|e| ModelError::Io { path: path.to_path_buf(), source: e })
 }
 
-/// Build the architecture and load its weights; every tensor must be present.
+/// Build the architecture and load its weights for inference; every tensor must be present.
 pub fn load_weights(arch: &ArchConfig, path: &Path, device: &Device) -> Result<Classifier, ModelError> {
+    // Loaded models are for inference: turn the training flags off (batch norm would otherwise
+    // take batch statistics as soon as its input lives on an autodiff device).
+    Ok(load_weights_trainable(arch, path, device)?.valid())
+}
+
+/// Like [`load_weights`] but keeps the module trainable (training flags on, autodiff kept when
+/// `device` is an autodiff device): for resuming or warm-starting training.
+pub fn load_weights_trainable(arch: &ArchConfig, path: &Path, device: &Device) -> Result<Classifier, ModelError> {
     if !path.is_file() {
         return Err(ModelError::Weights { path: path.to_path_buf(), reason: "file not found".into() });
     }
@@ -49,7 +59,35 @@ pub fn load_weights(arch: &ArchConfig, path: &Path, device: &Device) -> Result<C
             reason: format!("missing tensors: {:?}; errors: {:?}", res.missing, res.errors),
         });
     }
-    // Loaded models are for inference: turn the training flags off (batch norm would otherwise
-    // take batch statistics as soon as its input lives on an autodiff device).
-    Ok(model.valid())
+    Ok(model)
+}
+
+/// Save a training checkpoint in burn's own format, which keeps parameter ids (the optimiser
+/// state refers to them: with fresh ids a resumed run would restart Adam/momentum from zero).
+/// Written to a temporary name and renamed.
+pub fn save_checkpoint<M: Module>(model: &M, path: &Path) -> Result<(), ModelError> {
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+    let mut store = BurnpackStore::from_file(&tmp).overwrite(true).auto_extension(false);
+    // Measured (tests/train_resume.rs): batch-norm running statistics of a module in training
+    // mode are only brought up to date by `valid()`; saving the training module directly
+    // writes stale statistics. The snapshot keeps parameter ids.
+    model.valid().save_into(&mut store).map_err(|e| ModelError::Weights { path: tmp.clone(), reason: e.to_string() })?;
+    std::fs::rename(&tmp, path).map_err(|e| ModelError::Io { path: path.to_path_buf(), source: e })
+}
+
+/// Load a checkpoint written by [`save_checkpoint`] into `model` (trainable, ids restored).
+pub fn load_checkpoint_into<M: Module>(model: &mut M, path: &Path) -> Result<(), ModelError> {
+    let mut store = BurnpackStore::from_file(path).auto_extension(false);
+    let res = model.load_from(&mut store).map_err(|e| ModelError::Weights { path: path.to_path_buf(), reason: e.to_string() })?;
+    if !res.missing.is_empty() || !res.errors.is_empty() {
+        return Err(ModelError::Weights { path: path.to_path_buf(), reason: format!("missing tensors: {:?}; errors: {:?}", res.missing, res.errors) });
+    }
+    Ok(())
+}
+
+/// [`load_checkpoint_into`] a freshly built `arch`.
+pub fn load_checkpoint(arch: &ArchConfig, path: &Path, device: &Device) -> Result<Classifier, ModelError> {
+    let mut model = arch.init(device);
+    load_checkpoint_into(&mut model, path)?;
+    Ok(model)
 }

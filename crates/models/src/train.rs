@@ -36,11 +36,15 @@ pub struct TrainConfig {
     pub ckpt_every: usize,
     /// Train on only the first N training images (tests, smoke runs).
     pub limit_train: Option<usize>,
+    /// Warm start: initialise from these weights (same architecture) instead of random init.
+    /// Used to continue a finished run with a second one-cycle (recorded in the model card).
+    #[serde(default)]
+    pub init_from: Option<PathBuf>,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self { epochs: 10, batch_size: 128, lr_max: 0.2, momentum: 0.9, weight_decay: 5e-4, warmup_frac: 0.15, seed: 0, ckpt_every: 100, limit_train: None }
+        Self { epochs: 10, batch_size: 128, lr_max: 0.2, momentum: 0.9, weight_decay: 5e-4, warmup_frac: 0.15, seed: 0, ckpt_every: 100, limit_train: None, init_from: None }
     }
 }
 
@@ -86,13 +90,15 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    fn model(&self) -> PathBuf { self.dir.join("model.safetensors") }
+    // Burnpack (not safetensors) keeps each parameter's ParamId, which keys the optimiser's
+    // momentum buffers: with fresh ids a resumed run silently restarts momentum from zero.
+    fn model(&self) -> PathBuf { self.dir.join("model.bpk") }
     fn optim(&self) -> PathBuf { self.dir.join("optim.bin") }
     fn state(&self) -> PathBuf { self.dir.join("state.json") }
 
     fn save(&self, model: &Classifier, optim: &ModuleOptimizer, st: &TrainState) -> Result<(), ModelError> {
         std::fs::create_dir_all(&self.dir).map_err(|e| ModelError::Io { path: self.dir.clone(), source: e })?;
-        tensor_io::save_weights(model, &self.model())?;
+        tensor_io::save_checkpoint(model, &self.model())?;
         let tmp = self.optim().with_extension("tmp");
         optim.save(&tmp).map_err(|e| ModelError::Weights { path: tmp.clone(), reason: format!("{e:?}") })?;
         // burn may append an extension; find what it wrote.
@@ -109,7 +115,7 @@ impl Checkpoint {
         }
         let s = std::fs::read_to_string(self.state()).map_err(|e| ModelError::Io { path: self.state(), source: e })?;
         let st: TrainState = serde_json::from_str(&s).map_err(|e| ModelError::Card { path: self.state(), reason: e.to_string() })?;
-        let model = tensor_io::load_weights(&st.arch, &self.model(), device)?;
+        let model = tensor_io::load_checkpoint(&st.arch, &self.model(), device)?;
         let optim = optim.load(self.optim()).map_err(|e| ModelError::Weights { path: self.optim(), reason: format!("{e:?}") })?;
         Ok(Some((model, optim, st)))
     }
@@ -139,6 +145,12 @@ pub struct Trained {
 /// Train (or resume) `arch` on `train`; checkpoints go to `run_dir`. A checkpoint written by a
 /// different architecture or config is refused rather than silently mixed.
 pub fn train(arch: &ArchConfig, cfg: &TrainConfig, train: &Dataset, run_dir: &Path, device: &Device) -> Result<Trained, ModelError> {
+    train_until(arch, cfg, train, run_dir, device, None)?.ok_or_else(|| ModelError::Config("training stopped early".into()))
+}
+
+/// [`train`], but stop (after checkpointing) once `stop_after` global steps are done, returning
+/// `None`: this is how tests simulate a run killed mid-epoch.
+pub fn train_until(arch: &ArchConfig, cfg: &TrainConfig, train: &Dataset, run_dir: &Path, device: &Device, stop_after: Option<usize>) -> Result<Option<Trained>, ModelError> {
     cfg.validate()?;
     let ck = Checkpoint { dir: run_dir.to_path_buf() };
     let (mut model, mut optim, mut st) = match ck.load(device, sgd(cfg))? {
@@ -155,7 +167,14 @@ pub fn train(arch: &ArchConfig, cfg: &TrainConfig, train: &Dataset, run_dir: &Pa
         None => {
             device.seed(cfg.seed);
             let st = TrainState { arch: arch.clone(), config: cfg.clone(), epoch: 0, step_in_epoch: 0, elapsed_secs: 0.0, epoch_loss_sum: 0.0, epoch_correct: 0, epoch_seen: 0, history: vec![] };
-            (arch.init(device), sgd(cfg), st)
+            let model = match &cfg.init_from {
+                Some(p) => {
+                    tracing::info!("warm start from {}", p.display());
+                    tensor_io::load_weights_trainable(arch, p, device)?
+                }
+                None => arch.init(device),
+            };
+            (model, sgd(cfg), st)
         }
     };
     let n = cfg.limit_train.unwrap_or(train.len()).min(train.len());
@@ -202,9 +221,13 @@ pub fn train(arch: &ArchConfig, cfg: &TrainConfig, train: &Dataset, run_dir: &Pa
             st.epoch_seen += b;
             bar.set_message(format!("loss {:.3} acc {:.3} lr {:.4}", st.epoch_loss_sum / st.epoch_seen as f64, st.epoch_correct as f64 / st.epoch_seen as f64, lr));
             bar.inc(1);
-            if st.step_in_epoch % cfg.ckpt_every == 0 && st.step_in_epoch < steps_per_epoch {
+            let stop = stop_after == Some(st.epoch * steps_per_epoch + st.step_in_epoch);
+            if (st.step_in_epoch % cfg.ckpt_every == 0 || stop) && st.step_in_epoch < steps_per_epoch {
                 st.elapsed_secs = base_elapsed + t_start.elapsed().as_secs_f64();
                 ck.save(&model, &optim, &st)?;
+            }
+            if stop && st.step_in_epoch < steps_per_epoch {
+                return Ok(None);
             }
         }
         bar.finish_and_clear();
@@ -225,7 +248,7 @@ pub fn train(arch: &ArchConfig, cfg: &TrainConfig, train: &Dataset, run_dir: &Pa
         st.elapsed_secs = base_elapsed + t_start.elapsed().as_secs_f64();
         ck.save(&model, &optim, &st)?;
     }
-    Ok(Trained { model: model.valid(), state: st })
+    Ok(Some(Trained { model: model.valid(), state: st }))
 }
 
 /// Top-1 accuracy of `model` on `data` (no autodiff), batched.

@@ -9,7 +9,7 @@ use advedge_data::load_cifar10;
 use advedge_interpreters::Interpreter;
 use advedge_metrics::{iou_topk_mean, l1_mean, mean_std, ssim, SsimConfig, DEFAULT_IOU_KS};
 use advedge_models::{tensor_io, Classifier, ModelCard};
-use anyhow::bail;
+use anyhow::{bail, Context};
 use burn::tensor::Device;
 use std::path::PathBuf;
 
@@ -43,11 +43,34 @@ pub struct AttackArgs {
     weights_dir: Option<PathBuf>,
 }
 
-pub fn parse_interpreter(s: &str) -> anyhow::Result<Interpreter> {
+/// Interpreter names accepted by grids and the CLI (MASK is not attackable yet).
+pub const INTERPRETERS: [&str; 3] = ["grad", "cam", "rts"];
+
+/// Check an interpreter name without resolving model-specific weights.
+pub fn check_interpreter(s: &str) -> anyhow::Result<()> {
+    if INTERPRETERS.contains(&s.to_ascii_lowercase().as_str()) {
+        Ok(())
+    } else {
+        bail!("unknown interpreter `{s}` (implemented: {}; the MASK attack is not yet)", INTERPRETERS.join(", "))
+    }
+}
+
+/// The interpreter `s` for classifier `model`: RTS resolves the trained network
+/// `<weights_dir>/rts-<model>.toml` (written by `cargo xtask train-rts`).
+pub fn parse_interpreter(s: &str, model: &str, weights_dir: &std::path::Path) -> anyhow::Result<Interpreter> {
+    check_interpreter(s)?;
     Ok(match s.to_ascii_lowercase().as_str() {
         "grad" => Interpreter::Grad { pool: 2 },
         "cam" => Interpreter::Cam,
-        other => bail!("unknown interpreter `{other}` (implemented: grad, cam; rts and mask are not yet)"),
+        _ => {
+            let card = weights_dir.join(format!("rts-{model}.toml"));
+            let rc = crate::rts_cmd::RtsCard::load(&card).with_context(|| format!("RTS interpreter for `{model}`: run `cargo xtask train-rts --model {model}` first"))?;
+            let path = weights_dir.join(&rc.weights_file);
+            if !path.is_file() {
+                bail!("{}: RTS weights named by {} are missing", path.display(), card.display());
+            }
+            Interpreter::Rts(advedge_interpreters::rts::RtsSpec { name: rc.weights_file.clone(), fingerprint: repo::fingerprint(&path), widths: rc.config.widths.clone(), kappa: rc.config.kappa, path })
+        }
     })
 }
 
@@ -118,9 +141,9 @@ pub fn summarize(out: &[ImageOutcome], clean: &AttackBatch) -> String {
 }
 
 pub fn attack(a: AttackArgs) -> anyhow::Result<()> {
-    let interp = parse_interpreter(&a.interpreter)?;
     let variants = a.variants.split(',').map(parse_variant).collect::<anyhow::Result<Vec<_>>>()?;
     let dir = a.weights_dir.unwrap_or_else(repo::weights_dir);
+    let interp = parse_interpreter(&a.interpreter, &a.model, &dir)?;
     let card_path = dir.join(format!("{}.toml", a.model));
     let card = ModelCard::load(&card_path)?;
     let dev = Device::flex();

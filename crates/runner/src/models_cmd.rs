@@ -20,6 +20,14 @@ pub struct TrainArgs {
     epochs: Option<usize>,
     #[arg(long)]
     seed: Option<u64>,
+    /// Override the preset's peak learning rate.
+    #[arg(long)]
+    lr_max: Option<f64>,
+    /// Warm start from these weights (same architecture), e.g. to continue a finished run with a
+    /// second one-cycle. If a card `<stem>.toml` sits beside them, the new card includes its
+    /// epochs, time and history. Copy the file first if it is the one this run will overwrite.
+    #[arg(long)]
+    init_from: Option<PathBuf>,
     /// Train on the first N images only (smoke runs).
     #[arg(long)]
     limit_train: Option<usize>,
@@ -66,7 +74,16 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
     let mut cfg = p.train.clone();
     if let Some(e) = a.epochs { cfg.epochs = e; }
     if let Some(s) = a.seed { cfg.seed = s; }
+    if let Some(l) = a.lr_max { cfg.lr_max = l; }
     cfg.limit_train = a.limit_train;
+    cfg.init_from = a.init_from.clone();
+    let prev_card = match &a.init_from {
+        Some(p) => {
+            let c = p.with_extension("toml");
+            if c.is_file() { Some(ModelCard::load(&c)?) } else { None }
+        }
+        None => None,
+    };
     let device = Device::flex().autodiff();
     let t0 = Instant::now();
     let train = load_cifar10("train", a.skip_bad)?;
@@ -89,7 +106,7 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
         architecture: p.arch.clone(),
         parameters: model.num_params(),
         dataset: "CIFAR-10 (../shared/data/cifar10 JPEGs), 50,000 train / 10,000 test".into(),
-        epochs: cfg.epochs,
+        epochs: cfg.epochs + prev_card.as_ref().map_or(0, |c| c.epochs),
         batch_size: cfg.batch_size,
         lr_max: cfg.lr_max,
         weight_decay: cfg.weight_decay,
@@ -98,11 +115,24 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
         seed: cfg.seed,
         git_commit: repo::git_commit(),
         backend: "burn 0.22.1 flex (CPU), f32".into(),
-        train_seconds: trained.state.elapsed_secs,
+        train_seconds: trained.state.elapsed_secs + prev_card.as_ref().map_or(0.0, |c| c.train_seconds),
         test_images: n,
         test_accuracy: acc,
         weights_file,
-        history: trained.state.history.clone(),
+        warm_start: match (&a.init_from, &prev_card) {
+            (Some(_), Some(c)) => Some(format!(
+                "{} at commit {}: {} epochs, lr_max {}, test accuracy {:.4}; lr_max/batch_size/schedule above are this run's",
+                c.name, c.git_commit, c.epochs, c.lr_max, c.test_accuracy
+            )),
+            (Some(p), None) => Some(format!("weights {} (no card beside them)", p.display())),
+            _ => None,
+        },
+        history: {
+            let mut h = prev_card.as_ref().map_or(vec![], |c| c.history.clone());
+            let off = h.len();
+            h.extend(trained.state.history.iter().cloned().map(|mut e| { e.epoch += off; e }));
+            h
+        },
     };
     card.save(&out_dir.join(format!("{}.toml", a.model)))?;
     println!("{}: test accuracy {:.4} ({correct}/{n}), trained {:.0} s; wrote {}", a.model, acc, card.train_seconds, out_dir.display());

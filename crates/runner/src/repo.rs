@@ -1,5 +1,7 @@
-//! Repository facts: root folder, weights folder, git commit.
-use std::path::PathBuf;
+//! Repository facts: root folder, weights folder, git commit, weights fingerprints.
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 /// The workspace root (nearest ancestor of the cwd with a `[workspace]` Cargo.toml).
 pub fn root() -> PathBuf {
@@ -30,4 +32,40 @@ pub fn git_commit() -> String {
         }
     }
     s
+}
+
+/// 16 hex digits of FNV-1a over a file's bytes ("missing" when it cannot be read), cached per
+/// path. Grid cells include the fingerprint of the weights they attack, so retraining a model
+/// makes its old results stale instead of silently mixing them with new ones.
+pub fn fingerprint(path: &Path) -> String {
+    static CACHE: OnceLock<Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(f) = cache.lock().expect("fingerprint cache").get(path) {
+        return f.clone();
+    }
+    let f = match std::fs::read(path) {
+        Ok(bytes) => format!("{:016x}", fnv1a(&bytes)),
+        Err(_) => "missing".to_string(),
+    };
+    cache.lock().expect("fingerprint cache").insert(path.to_path_buf(), f.clone());
+    f
+}
+
+/// FNV-1a, 64 bit.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Fingerprint of a named classifier's weights (via its card in [`weights_dir`]).
+pub fn model_fingerprint(model: &str) -> String {
+    let card = weights_dir().join(format!("{model}.toml"));
+    match advedge_models::ModelCard::load(&card) {
+        Ok(c) => fingerprint(&c.weights_path(&card)),
+        Err(_) => "missing".to_string(),
+    }
 }

@@ -34,18 +34,27 @@ pub struct TrainRtsArgs {
     weights_dir: Option<PathBuf>,
 }
 
-#[derive(Serialize)]
-struct RtsCard {
-    classifier: String,
-    config: RtsTrainConfig,
-    git_commit: String,
-    train_seconds: f64,
-    final_loss: f64,
-    quality_images: usize,
-    mean_mask_area: f64,
-    keep_top20_prediction_kept: f64,
-    keep_random20_prediction_kept: f64,
-    weights_file: String,
+/// `<weights_dir>/rts-<model>.toml`: how an RTS network was trained and how good it is.
+#[derive(Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RtsCard {
+    pub classifier: String,
+    pub config: RtsTrainConfig,
+    pub git_commit: String,
+    pub train_seconds: f64,
+    pub final_loss: f64,
+    pub quality_images: usize,
+    pub mean_mask_area: f64,
+    pub keep_top20_prediction_kept: f64,
+    pub keep_random20_prediction_kept: f64,
+    pub weights_file: String,
+}
+
+impl RtsCard {
+    pub fn load(path: &std::path::Path) -> anyhow::Result<Self> {
+        let s = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        toml::from_str(&s).with_context(|| format!("parsing {}", path.display()))
+    }
 }
 
 /// Fraction of images whose prediction survives keeping only the top-20% (by mask) vs a random

@@ -27,12 +27,14 @@ pub struct Cell {
     pub batch: usize,
     pub config: FrameworkConfig,
     pub code_version: u32,
+    /// Fingerprint of the classifier's weights file (see `repo::fingerprint`).
+    pub weights: String,
 }
 
 impl Cell {
     #[allow(clippy::too_many_arguments)]
     pub fn new(model: &str, framework: &str, interpreter: &str, variant: &str, images: usize, batch: usize, scale: f64, seed: u64, scope: &str) -> anyhow::Result<Self> {
-        let interp = parse_interpreter(interpreter)?;
+        let interp = parse_interpreter(interpreter, model, &crate::repo::weights_dir())?;
         let v = parse_variant(variant)?;
         let scope = if scope == "all" { EdgeScope::All } else { EdgeScope::Warmup };
         let config = match framework {
@@ -51,7 +53,7 @@ impl Cell {
             }
             other => anyhow::bail!("unknown framework `{other}`"),
         };
-        Ok(Cell { model: model.into(), framework: framework.into(), interpreter: interp, variant: v, images, batch, config, code_version: ATTACK_CODE_VERSION })
+        Ok(Cell { model: model.into(), framework: framework.into(), interpreter: interp, variant: v, images, batch, config, code_version: ATTACK_CODE_VERSION, weights: crate::repo::model_fingerprint(model) })
     }
 
     /// Human-readable id, also used by `--filter`.
@@ -59,15 +61,10 @@ impl Cell {
         format!("{}/{}/{}/{}", self.model, self.framework, self.interpreter.name().to_lowercase(), self.variant.name().to_lowercase())
     }
 
-    /// 16 hex digits of FNV-1a over the resolved configuration (JSON).
+    /// 16 hex digits of FNV-1a over the resolved configuration (JSON), weights included.
     pub fn key(&self) -> String {
         let json = serde_json::to_string(self).expect("cell serialises");
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in json.bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        format!("{h:016x}")
+        format!("{:016x}", crate::repo::fnv1a(json.as_bytes()))
     }
 
     /// File stem of the cell's outputs: readable prefix + key.

@@ -78,7 +78,7 @@ fn validate(g: &GridFile) -> anyhow::Result<()> {
         }
     }
     for i in &g.grid.interpreters {
-        crate::attack_cmd::parse_interpreter(i).with_context(|| "grid.interpreters")?;
+        crate::attack_cmd::check_interpreter(i).with_context(|| "grid.interpreters")?;
     }
     for v in &g.grid.variants {
         crate::attack_cmd::parse_variant(v).with_context(|| "grid.variants")?;
