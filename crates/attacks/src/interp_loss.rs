@@ -40,7 +40,7 @@ pub fn per_sample_int(interp: &Interpreter, model: &Classifier, x: Tensor<4>, ta
 /// Does this interpreter's attack return a selected best point (Grad) rather than the final
 /// iterate (CAM)?
 pub fn selects_best(interp: &Interpreter) -> bool {
-    matches!(interp, Interpreter::Grad { .. })
+    matches!(interp, Interpreter::Grad { .. } | Interpreter::Mask(_))
 }
 
 /// Best point per image: (image, real map, p_t, distance).

@@ -12,6 +12,8 @@ pub enum ClsLoss {
     Ce,
     /// Σ -z_t (authors' PGD-CAM / PGD-RTS quirk).
     RawLogit,
+    /// Σ μ(z), μ = max_{j≠t} z_j − z_t (PGD-MASK warm-up).
+    Margin,
 }
 
 impl ClsLoss {
@@ -19,6 +21,7 @@ impl ClsLoss {
         match self {
             ClsLoss::Ce => ce_sum(logits, targets),
             ClsLoss::RawLogit => raw_logit_sum(logits, targets),
+            ClsLoss::Margin => margin_sum(logits, targets),
         }
     }
 }
@@ -43,6 +46,16 @@ pub fn ce_sum(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
 pub fn raw_logit_sum(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
     let k = logits.dims()[1];
     -(logits * targets.one_hot(k).float()).sum()
+}
+
+/// Σ_b μ(z) with μ = max_{j≠t} z_j − z_t (the target entry is overwritten with −100000 before
+/// the max, as in the authors' code).
+pub fn margin_sum(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let k = logits.dims()[1];
+    let onehot = targets.one_hot(k).float();
+    let zt = (logits.clone() * onehot.clone()).sum_dim(1);
+    let other = (logits * (onehot.clone().neg() + 1.0) + onehot * -100000.0).max_dim(1);
+    (other - zt).sum()
 }
 
 /// Label-smoothed CE with per-sample confidences: q_t = conf, q_j = (1-conf)/(K-1).

@@ -88,9 +88,14 @@ pub fn finish(
     let logits = model.forward(xt.clone());
     let probs = crate::losses::target_probs(logits.clone(), targets);
     let pred = crate::losses::argmax(logits);
-    let adv_maps = tensor_io::to_vec(interp.explain(model, xt, tensor_io::labels(targets, &dev)));
+    let select = crate::interp_loss::selects_best(interp) && (variant != crate::Variant::Plain || matches!(interp, advedge_interpreters::Interpreter::Mask(_)));
+    // Maps of the final images are needed unless every image returns a stored best point.
+    let adv_maps = if !select || best.iter().any(|x| x.is_none()) {
+        tensor_io::to_vec(interp.explain(model, xt, tensor_io::labels(targets, &dev)))
+    } else {
+        vec![0.0; b * ml]
+    };
     let secs = started.elapsed().as_secs_f64() / b as f64;
-    let select = crate::interp_loss::selects_best(interp) && variant != crate::Variant::Plain;
     (0..b)
         .map(|j| {
             let fin = || (final_images[j * n..(j + 1) * n].to_vec(), adv_maps[j * ml..(j + 1) * ml].to_vec(), probs[j]);

@@ -76,6 +76,9 @@ pub struct PgdConfig {
     /// RTS only: the encoder classification term added in phase 2.
     #[serde(default)]
     pub encoder: Option<EncoderTerm>,
+    /// MASK only: the bi-level phase 2 (spec 5.4), which replaces `schedule`.
+    #[serde(default)]
+    pub mask: Option<crate::mask_attack::MaskPgd>,
     /// Grad only: best-point selection period and probability threshold.
     pub select_every: usize,
     pub select_min_prob: f32,
@@ -103,6 +106,7 @@ impl PgdConfig {
             schedule: Schedule::Ramp { c0: 5.0, iters: 500 },
             smoothing: true,
             encoder: None,
+            mask: None,
             select_every: 10,
             select_min_prob: 0.8,
             soft_tau: 1e-4,
@@ -116,7 +120,15 @@ impl PgdConfig {
                 smoothing: variant != Variant::Adv2,
                 ..base
             },
-            Interpreter::Mask(_) => base, // the MASK attack is not implemented yet
+            // Spec 5.4: 400 margin warm-up steps without [0,1] clip, then the bi-level phase.
+            Interpreter::Mask(_) => PgdConfig {
+                warmup_iters: 400,
+                warmup_loss: WarmupLoss::Margin,
+                clip_warmup: false,
+                schedule: Schedule::Stages { stages: vec![] },
+                mask: Some(crate::mask_attack::MaskPgd::paper(variant)),
+                ..base
+            },
             // Spec 5.3: raw-logit warm-up with ½·α·W steps (AdvEdge) or W > 0.05 (AdvEdge+), then
             // 1000 steps with c 5 -> 10, smoothed CE and 0.2·Σ(-z_enc,t); ADV2 uses CE throughout
             // and 0.1·CE(encoder). (ADV2's κ = 6 is not reproduced: one RTS setting per grid.)
@@ -156,6 +168,7 @@ impl PgdConfig {
         self.warmup_iters = scale_count(self.warmup_iters, f);
         self.schedule = self.schedule.scaled(f);
         self.select_every = scale_count(self.select_every, f);
+        self.mask = self.mask.map(|m| m.scaled(f));
         self
     }
 }
@@ -219,6 +232,9 @@ impl Ctx {
 
 /// Run PGD against `interp` on `batch`. `model` lives on a plain (non-autodiff) device.
 pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &PgdConfig, batch: &AttackBatch) -> Vec<ImageOutcome> {
+    if let Interpreter::Mask(_) = interp {
+        return crate::mask_attack::run(model, interp, variant, cfg, batch);
+    }
     let t0 = Instant::now();
     let dev = model.fc_weight().device();
     let ad = dev.clone().autodiff();

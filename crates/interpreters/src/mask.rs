@@ -204,3 +204,45 @@ pub fn optimise(model: &Classifier, x: Tensor<4>, classes: Tensor<1, Int>, cfg: 
     Tensor::from_data(TensorData::new(m, [b, 1, s, s]), &dev)
 }
 
+
+/// Adjoint of [`upsample`]: maps a gradient on the upsampled [B,1,S,S] mask back to [B,1,s,s]
+/// (Uᵀ G U).
+pub fn upsample_adjoint(g: Tensor<4>, s: usize) -> Tensor<4> {
+    let [b, _, size, _] = g.dims();
+    let u = mat(upsample_matrix(size, s), size, s, b, &g.device());
+    u.clone().swap_dims(2, 3).matmul(g).matmul(u)
+}
+
+/// ∂L_mask/∂m for MASK v1 (spec 2.4), built as an explicit forward graph so that it can itself
+/// be differentiated with respect to the image `x` (the bi-level MASK attack, spec 5.4, needs
+/// ∂/∂x of the inner Adam steps). The classifier part uses the explicit input gradient
+/// (`backprop::input_gradient`, exact ReLU: PyTorch's double backward treats ReLU masks as
+/// constants too): ∂p_c/∂Φ = -p_c ∂(-log p_c)/∂Φ, then Φ = M⊙x + (1-M)⊙blur(x) and M = U m Uᵀ.
+/// The L1 and TV terms do not depend on x; their gradient `reg_grad` is passed in (from
+/// [`regulariser_grad`]). Returns (∂L/∂m [B,1,s,s], logits at Φ).
+pub fn mask_grad_explicit(model: &Classifier, m: Tensor<4>, x: Tensor<4>, classes: Tensor<1, Int>, cfg: &MaskConfig, reg_grad: Tensor<4>) -> (Tensor<4>, Tensor<2>) {
+    assert!(cfg.v2.is_none(), "explicit mask gradient is implemented for MASK v1");
+    let [b, _, h, _] = x.dims();
+    let s = m.dims()[2];
+    let xb = blur(x.clone(), cfg.blur_ksize, cfg.blur_sigma);
+    let up = upsample(m, h);
+    let phi = up.clone() * x.clone() + (up.neg() + 1.0) * xb.clone();
+    let (logits, g_ce) = crate::backprop::input_gradient(model, phi, classes.clone(), crate::ReluDeriv::Exact);
+    let k = logits.dims()[1];
+    let p = (softmax(logits.clone(), 1) * classes.one_hot(k).float()).sum_dim(1).reshape([b, 1, 1, 1]);
+    let dp_dphi = g_ce * p.neg();
+    let dp_dm_up = ((x - xb) * dp_dphi).sum_dim(1);
+    (upsample_adjoint(dp_dm_up, s) + reg_grad, logits)
+}
+
+/// ∂/∂m of the per-image L1 and TV terms of MASK v1 at `m` (no classifier involved).
+pub fn regulariser_grad(m: Tensor<4>, cfg: &MaskConfig) -> Tensor<4> {
+    let dev = m.device();
+    let ad = dev.clone().autodiff();
+    let mt = m.autodiff().require_grad();
+    let dist = (mt.clone().neg() + 1.0).abs();
+    let l1 = if cfg.v2.is_some() { dist.sum_dims(&[1, 2, 3]) } else { dist.mean_dims(&[1, 2, 3]) };
+    let loss = l1.sum() * cfg.l1 + tv(mt.clone(), cfg.tv_beta).sum() * cfg.tv;
+    let _ = ad;
+    mt.grad(&loss.backward()).expect("mask regulariser grad").to_device(&dev)
+}

@@ -84,3 +84,31 @@ fn resize_keeps_constant_images_constant() {
     assert!(r.iter().all(|v| (v - 0.25).abs() < 1e-6));
 }
 
+
+#[test]
+fn explicit_mask_gradient_matches_autodiff() {
+    use burn::tensor::Int;
+    let dev = Device::flex();
+    let ad = dev.clone().autodiff();
+    ad.seed(11);
+    let m0 = ArchConfig::Resnet { depth: 8, width: 4, num_classes: 10 }.init(&ad);
+    let _ = m0.forward(Tensor::<4>::random([4, 3, 32, 32], Distribution::Uniform(0.0, 1.0), &ad));
+    let model = m0.valid();
+    let cfg = MaskConfig::v1_cifar();
+    let x = Tensor::<4>::random([2, 3, 32, 32], Distribution::Uniform(0.0, 1.0), &dev);
+    let m = Tensor::<4>::random([2, 1, 8, 8], Distribution::Uniform(0.1, 0.9), &dev);
+    let c = Tensor::<1, Int>::from_data(TensorData::new(vec![3i64, 7], [2]), &dev);
+    // Reference: autodiff of the objective with respect to m.
+    let mad = model.clone().to_device(&ad).freeze();
+    let mt = m.clone().autodiff().require_grad();
+    let xa = x.clone().autodiff();
+    let xb = blur(xa.clone(), cfg.blur_ksize, cfg.blur_sigma);
+    let loss = objective(&mad, mt.clone(), xa, xb, c.clone().to_device(&ad), &cfg).sum();
+    let want = tensor_io::to_vec(mt.grad(&loss.backward()).unwrap());
+    let reg = regulariser_grad(m.clone(), &cfg);
+    let (got, _) = mask_grad_explicit(&model, m.clone(), x.clone(), c.clone(), &cfg, reg.clone());
+    let got = tensor_io::to_vec(got);
+    let scale = want.iter().fold(0f32, |a, v| a.max(v.abs()));
+    let err = want.iter().zip(&got).fold(0f32, |a, (p, q)| a.max((p - q).abs()));
+    assert!(scale > 1e-6 && err <= 1e-4 * scale, "explicit vs autodiff: err {err}, scale {scale}");
+}

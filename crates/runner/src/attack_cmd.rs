@@ -43,15 +43,15 @@ pub struct AttackArgs {
     weights_dir: Option<PathBuf>,
 }
 
-/// Interpreter names accepted by grids and the CLI (MASK is not attackable yet).
-pub const INTERPRETERS: [&str; 3] = ["grad", "cam", "rts"];
+/// Interpreter names accepted by grids and the CLI.
+pub const INTERPRETERS: [&str; 4] = ["grad", "cam", "rts", "mask"];
 
 /// Check an interpreter name without resolving model-specific weights.
 pub fn check_interpreter(s: &str) -> anyhow::Result<()> {
     if INTERPRETERS.contains(&s.to_ascii_lowercase().as_str()) {
         Ok(())
     } else {
-        bail!("unknown interpreter `{s}` (implemented: {}; the MASK attack is not yet)", INTERPRETERS.join(", "))
+        bail!("unknown interpreter `{s}` ({})", INTERPRETERS.join(", "))
     }
 }
 
@@ -62,6 +62,7 @@ pub fn parse_interpreter(s: &str, model: &str, weights_dir: &std::path::Path) ->
     Ok(match s.to_ascii_lowercase().as_str() {
         "grad" => Interpreter::Grad { pool: 2 },
         "cam" => Interpreter::Cam,
+        "mask" => Interpreter::Mask(advedge_interpreters::mask::MaskConfig::v1_cifar()),
         _ => {
             let card = weights_dir.join(format!("rts-{model}.toml"));
             let rc = crate::rts_cmd::RtsCard::load(&card).with_context(|| format!("RTS interpreter for `{model}`: run `cargo xtask train-rts --model {model}` first"))?;
