@@ -17,7 +17,7 @@ use std::path::PathBuf;
 pub struct AttackArgs {
     #[arg(long)]
     model: String,
-    /// grad or cam.
+    /// grad, cam, rts (after `train-rts`) or mask (PGD only).
     #[arg(long)]
     interpreter: String,
     /// pgd, cw or stadv.

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 pub struct ExplainArgs {
     #[arg(long)]
     model: String,
-    /// grad, cam or mask.
+    /// grad, cam, rts or mask.
     #[arg(long)]
     interpreter: String,
     /// A CIFAR-10 test index, or a path to a 32x32 image file.
@@ -40,12 +40,7 @@ pub fn colormap(v: f32) -> [u8; 3] {
 }
 
 pub fn explain(a: ExplainArgs) -> anyhow::Result<()> {
-    let interp = match a.interpreter.to_ascii_lowercase().as_str() {
-        "grad" => Interpreter::Grad { pool: 2 },
-        "cam" => Interpreter::Cam,
-        "mask" => Interpreter::Mask(advedge_interpreters::mask::MaskConfig::v1_cifar()),
-        other => bail!("unknown interpreter `{other}` (known: grad, cam, mask)"),
-    };
+    let interp: Interpreter = crate::attack_cmd::parse_interpreter(&a.interpreter, &a.model, &repo::weights_dir())?;
     let card_path = repo::weights_dir().join(format!("{}.toml", a.model));
     let card = ModelCard::load(&card_path)?;
     let dev = Device::flex();

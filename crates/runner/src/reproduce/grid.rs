@@ -34,6 +34,10 @@ pub struct Profile {
     pub batch: usize,
     /// Multiplier on every iteration count of the paper's schedules (1.0 = the paper's).
     pub scale: f64,
+    /// Extra multiplier per interpreter (e.g. `{ mask = 0.1 }`: the bi-level MASK attack costs
+    /// ~100x a CAM attack per iteration).
+    #[serde(default)]
+    pub interpreter_scale: BTreeMap<String, f64>,
     #[serde(default)]
     pub seed: u64,
     /// `warmup` (authors' code, default) or `all` (paper text).

@@ -80,8 +80,17 @@ pub fn expand(g: &GridFile, p: &Profile, limit: Option<usize>) -> anyhow::Result
     for m in pick(&p.models, &g.grid.models) {
         for f in pick(&p.frameworks, &g.grid.frameworks) {
             for i in pick(&p.interpreters, &g.grid.interpreters) {
+                if i == "mask" && f != "pgd" {
+                    tracing::warn!("skipping {m}/{f}/mask: the C&W and StAdv MASK attacks are not implemented yet");
+                    continue;
+                }
+                if i == "rts" && !crate::repo::weights_dir().join(format!("rts-{m}.toml")).is_file() {
+                    tracing::warn!("skipping {m}/{f}/rts: no RTS network for {m} (run `cargo xtask train-rts --model {m}`)");
+                    continue;
+                }
+                let scale = p.scale * p.interpreter_scale.get(&i).copied().unwrap_or(1.0);
                 for v in pick(&p.variants, &g.grid.variants) {
-                    cells.push(Cell::new(&m, &f, &i, &v, images, p.batch, p.scale, p.seed, &p.edge_scope)?);
+                    cells.push(Cell::new(&m, &f, &i, &v, images, p.batch, scale, p.seed, &p.edge_scope)?);
                 }
             }
         }

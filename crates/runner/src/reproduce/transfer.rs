@@ -1,5 +1,5 @@
 //! Table IV, transferability (spec 10): adversarial examples crafted against interpreter I are
-//! interpreted by every I′ (Grad, CAM, MASK) for the target class and compared with I′'s benign
+//! interpreted by every I′ (Grad, CAM, MASK, and RTS where the model has one) for the target class and compared with I′'s benign
 //! map for the true class (per-element L1, successful samples only). Results are cached per cell
 //! in `<stem>.transfer.json`, so re-rendering does not recompute them.
 //! Adversarial images are read back from the cell's 8-bit copy (maps.json): a rounding of at most
@@ -29,9 +29,13 @@ struct Entry {
     adversarial_u8: Vec<u8>,
 }
 
-/// The extracting interpreters of Table IV (RTS is not available yet).
-pub fn extractors(mask_iters: usize) -> Vec<Interpreter> {
-    vec![Interpreter::Grad { pool: 2 }, Interpreter::Cam, Interpreter::Mask(MaskConfig { iters: mask_iters, ..MaskConfig::v1_cifar() })]
+/// The extracting interpreters of Table IV for `model` (RTS only if it has a trained network).
+pub fn extractors(model: &str, mask_iters: usize) -> Vec<Interpreter> {
+    let mut v = vec![Interpreter::Grad { pool: 2 }, Interpreter::Cam, Interpreter::Mask(MaskConfig { iters: mask_iters, ..MaskConfig::v1_cifar() })];
+    if let Ok(rts) = crate::attack_cmd::parse_interpreter("rts", model, &repo::weights_dir()) {
+        v.push(rts);
+    }
+    v
 }
 
 /// Mean L1 per extracting interpreter name for one cell (computed or read from its cache).
@@ -60,7 +64,7 @@ pub fn cell_transfer(c: &Cell, dir: &Path, mask_iters: usize) -> anyhow::Result<
     let b = ok.len();
     let labels: Vec<u32> = ok.iter().map(|e| e.label).collect();
     let targets: Vec<u32> = ok.iter().map(|e| e.target).collect();
-    for it in extractors(mask_iters) {
+    for it in extractors(&c.model, mask_iters) {
         let benign = tensor_io::to_vec(it.explain(&model, tensor_io::images(clean.clone(), b, 32, 32, &dev), tensor_io::labels(&labels, &dev)));
         let advm = tensor_io::to_vec(it.explain(&model, tensor_io::images(adv.clone(), b, 32, 32, &dev), tensor_io::labels(&targets, &dev)));
         let ml = benign.len() / b;
