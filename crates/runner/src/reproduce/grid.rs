@@ -14,6 +14,8 @@ pub struct GridFile {
     pub targets: Vec<String>,
     pub grid: Axes,
     pub profiles: BTreeMap<String, Profile>,
+    /// Settings of the detector experiments (Tables V, VI).
+    pub detector: Option<super::detector::DetectorSettings>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -2,6 +2,7 @@
 //! are not done yet (resumable, atomic per-cell files), then render the target's tables.
 
 pub mod cell;
+pub mod detector;
 pub mod figures;
 pub mod grid;
 pub mod paper;

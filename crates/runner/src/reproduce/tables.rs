@@ -66,6 +66,9 @@ fn fmt(v: Option<f64>, digits: usize) -> String {
 
 /// Write summary.csv and the tables this grid targets; returns the written paths.
 pub fn render(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir: &Path, out_dir: &Path, subset: bool) -> anyhow::Result<Vec<PathBuf>> {
+    if !g.targets.iter().any(|t| ["table1", "table2", "table3", "table4"].contains(&t.as_str())) {
+        return render_countermeasures(g, profile, p, cells, cell_dir, out_dir);
+    }
     let paper = paper::load()?;
     let mut done: Vec<(&Cell, CellSummary)> = Vec::new();
     for c in cells {
@@ -198,6 +201,28 @@ pub fn render(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir
     }
     index.push_str("Per-cell metrics: [summary.csv](summary.csv). Per-image results and manifests: `cells/`.\n");
     let ip = out_dir.join("index.md");
+    write_atomic(&ip, index.as_bytes())?;
+    written.push(ip);
+    Ok(written)
+}
+
+/// Grids that only feed the countermeasure tables: their own tables and `index-<grid>.md`
+/// (the main grid's summary, figures and index are left alone).
+fn render_countermeasures(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir: &Path, out_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    if g.targets.iter().any(|t| t == "table5" || t == "table6") {
+        let s = g.detector.as_ref().with_context(|| format!("grid `{}` targets table5/table6 but has no [detector] section", g.name))?;
+        let models = p.models.clone().unwrap_or_else(|| g.grid.models.clone());
+        written.extend(super::detector::render(profile, &models, s, cells, cell_dir, out_dir)?);
+    }
+    let mut index = format!("# {}, profile `{profile}`\n\n{}\n\n", g.description, p.description);
+    for w in &written {
+        if w.extension().map(|e| e == "md").unwrap_or(false) {
+            index.push_str(&std::fs::read_to_string(w).unwrap_or_default().replacen("# ", "## ", 1));
+            index.push_str("\n\n");
+        }
+    }
+    let ip = out_dir.join(format!("index-{}.md", g.name));
     write_atomic(&ip, index.as_bytes())?;
     written.push(ip);
     Ok(written)

@@ -1,0 +1,218 @@
+//! Tables V and VI (spec 11): the multi-interpreter detector on the PGD AdvEdge cells of a grid.
+//!
+//! For a combination C of interpreters (a pair, a pair plus its product channel, or a triple):
+//! for every I_a in C, the successful adversarial examples crafted against I_a (cell
+//! `<model>/pgd/<I_a>/advedge`) give adversarial samples (maps of every I in C for the predicted
+//! class t) and their clean sources give benign samples (maps for y). Maps are resized to a
+//! common side; samples are split by source image; `advedge_countermeasures::detector` trains
+//! the CNN + boosting detector. Maps are cached per cell (`<stem>.detmaps.json`) and results
+//! per combination (`detector/<model>-<combo>-<key>.json`), so re-rendering is cheap.
+use super::cell::Cell;
+use super::run::{status, write_atomic, Status};
+use crate::repo;
+use advedge_countermeasures::detector::{train_and_evaluate, DetectorConfig, DetectorResult, Samples};
+use advedge_interpreters::mask::MaskConfig;
+use advedge_interpreters::Interpreter;
+use advedge_models::{tensor_io, ModelCard};
+use anyhow::Context;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// `[detector]` section of a grid file.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorSettings {
+    /// Adam iterations of MASK when extracting maps (v1 uses 500).
+    pub mask_iters: usize,
+    /// Fraction of source images in the training split.
+    pub train_frac: f64,
+    #[serde(default)]
+    pub model: DetectorConfig,
+}
+
+const ORDER: [&str; 4] = ["Grad", "CAM", "MASK", "RTS"];
+
+/// The paper's combinations: pairs as (row, column) of Table V's lower triangle, then triples.
+pub fn combos() -> (Vec<[&'static str; 2]>, Vec<[&'static str; 3]>) {
+    let pairs = vec![["CAM", "Grad"], ["MASK", "Grad"], ["MASK", "CAM"], ["RTS", "Grad"], ["RTS", "CAM"], ["RTS", "MASK"]];
+    let triples = vec![["Grad", "CAM", "MASK"], ["Grad", "CAM", "RTS"], ["Grad", "MASK", "RTS"], ["CAM", "MASK", "RTS"]];
+    (pairs, triples)
+}
+
+#[derive(Deserialize)]
+struct MapsFile {
+    images: Vec<Entry>,
+}
+#[derive(Deserialize)]
+struct Entry {
+    image_index: usize,
+    label: u32,
+    target: u32,
+    success: bool,
+    adversarial_u8: Vec<u8>,
+}
+
+/// Per extracting interpreter: (source indices, benign maps, adversarial maps) of a cell's
+/// successful examples.
+#[derive(Serialize, Deserialize, Default)]
+struct CellMaps {
+    sources: Vec<usize>,
+    benign: BTreeMap<String, Vec<Vec<f32>>>,
+    adversarial: BTreeMap<String, Vec<Vec<f32>>>,
+}
+
+fn extractor(name: &str, model: &str, mask_iters: usize) -> anyhow::Result<Interpreter> {
+    Ok(match name {
+        "MASK" => Interpreter::Mask(MaskConfig { iters: mask_iters, ..MaskConfig::v1_cifar() }),
+        other => crate::attack_cmd::parse_interpreter(other, model, &repo::weights_dir())?,
+    })
+}
+
+fn cell_maps(c: &Cell, dir: &Path, names: &[&str], mask_iters: usize) -> anyhow::Result<CellMaps> {
+    let cache = dir.join(format!("{}.detmaps-{mask_iters}.json", c.stem()));
+    let mut cm: CellMaps = std::fs::read_to_string(&cache).ok().and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
+    let missing: Vec<&str> = names.iter().copied().filter(|n| !cm.benign.contains_key(*n)).collect();
+    if missing.is_empty() {
+        return Ok(cm);
+    }
+    let maps: MapsFile = serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{}.maps.json", c.stem())))?)?;
+    let ok: Vec<&Entry> = maps.images.iter().filter(|e| e.success).collect();
+    cm.sources = ok.iter().map(|e| e.image_index).collect();
+    let card_path = repo::weights_dir().join(format!("{}.toml", c.model));
+    let card = ModelCard::load(&card_path)?;
+    let dev = Device::flex();
+    let model = tensor_io::load_weights(&card.architecture, &card.weights_path(&card_path), &dev)?;
+    let test = crate::attack_cmd::cifar_test()?;
+    let (clean, _) = test.batch_f32(&cm.sources);
+    let adv: Vec<f32> = ok.iter().flat_map(|e| e.adversarial_u8.iter().map(|&v| v as f32 / 255.0)).collect();
+    let labels: Vec<u32> = ok.iter().map(|e| e.label).collect();
+    let targets: Vec<u32> = ok.iter().map(|e| e.target).collect();
+    let b = ok.len();
+    for name in missing {
+        let it = extractor(name, &c.model, mask_iters)?;
+        let (mut bm, mut am) = (vec![], vec![]);
+        for start in (0..b).step_by(50) {
+            let end = (start + 50).min(b);
+            let n = end - start;
+            let sl = |v: &[f32]| v[start * 3072..end * 3072].to_vec();
+            let be = tensor_io::to_vec(it.explain(&model, tensor_io::images(sl(&clean), n, 32, 32, &dev), tensor_io::labels(&labels[start..end], &dev)));
+            let ad = tensor_io::to_vec(it.explain(&model, tensor_io::images(sl(&adv), n, 32, 32, &dev), tensor_io::labels(&targets[start..end], &dev)));
+            let ml = be.len() / n.max(1);
+            bm.extend(be.chunks(ml.max(1)).map(|c| c.to_vec()));
+            am.extend(ad.chunks(ml.max(1)).map(|c| c.to_vec()));
+        }
+        cm.benign.insert(name.to_string(), bm);
+        cm.adversarial.insert(name.to_string(), am);
+    }
+    write_atomic(&cache, serde_json::to_string(&cm)?.as_bytes())?;
+    Ok(cm)
+}
+
+/// One detector experiment for `model` over interpreters `combo` (with the product channel when
+/// `product`). `None` when an attacked cell of the combination is not done.
+fn experiment(model: &str, combo: &[&str], product: bool, cells: &[Cell], dir: &Path, out_dir: &Path, s: &DetectorSettings) -> anyhow::Result<Option<DetectorResult>> {
+    let mut used = Vec::new();
+    for a in combo {
+        match cells.iter().find(|c| c.model == model && c.framework == "pgd" && c.interpreter.name() == *a && c.variant == advedge_attacks::Variant::AdvEdge) {
+            Some(c) if status(dir, c) == Status::Done => used.push(c),
+            _ => return Ok(None),
+        }
+    }
+    let key_src = format!("{}|{}|{product}|{}", used.iter().map(|c| c.stem()).collect::<Vec<_>>().join(","), combo.join(","), serde_json::to_string(s)?);
+    let key = format!("{:016x}", repo::fnv1a(key_src.as_bytes()));
+    let path = out_dir.join("detector").join(format!("{model}-{}{}-{key}.json", combo.join("-"), if product { "-product" } else { "" }));
+    if let Some(r) = std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok()) {
+        return Ok(Some(r));
+    }
+    let channels = combo.len() + product as usize;
+    let mut samples = Samples::new(channels, s.model.side);
+    for c in &used {
+        let cm = cell_maps(c, dir, combo, s.mask_iters).with_context(|| format!("maps of {}", c.id()))?;
+        for (j, &src) in cm.sources.iter().enumerate() {
+            let pick = |m: &BTreeMap<String, Vec<Vec<f32>>>| combo.iter().map(|n| m[*n][j].clone()).collect::<Vec<_>>();
+            let (b, a) = (pick(&cm.benign), pick(&cm.adversarial));
+            samples.push(&b.iter().map(|v| v.as_slice()).collect::<Vec<_>>(), product, 0, src);
+            samples.push(&a.iter().map(|v| v.as_slice()).collect::<Vec<_>>(), product, 1, src);
+        }
+    }
+    let (train, test) = samples.split(s.train_frac, s.model.seed);
+    let r = train_and_evaluate(&train, &test, &s.model, &Device::flex()).map_err(|e| anyhow::anyhow!("detector {model} {}: {e}", combo.join("+")))?;
+    write_atomic(&path, serde_json::to_string_pretty(&r)?.as_bytes())?;
+    Ok(Some(r))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaperFile {
+    pair: Vec<PaperPair>,
+    triple: Vec<PaperTriple>,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaperPair {
+    row: String,
+    column: String,
+    two_channel: f64,
+    three_channel: f64,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaperTriple {
+    interpreters: Vec<String>,
+    accuracy: f64,
+}
+
+fn fmt(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "–".into())
+}
+
+fn cell_text(r: &Option<DetectorResult>, paper: f64) -> String {
+    match r {
+        Some(r) => format!("{:.3} / {paper:.3} ({:+.3}; n = {}+{})", r.accuracy, r.accuracy - paper, r.train_samples, r.test_samples),
+        None => format!("– / {paper:.3}"),
+    }
+}
+
+/// Write tables/table5.{csv,md} and tables/table6.{csv,md}; returns the written paths.
+pub fn render(profile: &str, models: &[String], settings: &DetectorSettings, cells: &[Cell], dir: &Path, out_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let pp = super::grid::experiments_dir().join("paper").join("tables_5_6.toml");
+    let paper: PaperFile = toml::from_str(&std::fs::read_to_string(&pp).with_context(|| format!("reading {}", pp.display()))?).map_err(|e| anyhow::anyhow!("{}: {e}", pp.display()))?;
+    let (pairs, triples) = combos();
+    let mut written = Vec::new();
+    let tdir = out_dir.join("tables");
+    std::fs::create_dir_all(&tdir)?;
+    let note = format!(
+        "Profile `{profile}`. Detector: maps resized to {s}x{s}, a VGG-style CNN trained here ({} epochs) + gradient boosting (`gbdt`, {} trees, depth {}) on its pooled features; split by source image ({:.0}% train). Adversarial examples: PGD AdvEdge cells of this profile. Each entry: ours / paper (difference; n = train+test samples). Generated by `cargo xtask reproduce {{table5|table6}} --profile {profile}`.\n\n",
+        settings.model.epochs, settings.model.gbdt_trees, settings.model.gbdt_depth, settings.train_frac * 100.0, s = settings.model.side
+    );
+    let mut csv5 = String::from("model,row,column,channels,train_samples,test_samples,accuracy,cnn_accuracy,paper\n");
+    let mut md5 = format!("# Table V: detector accuracy for pairs of interpreters\n\n{note}| Model | Pair | 2-channel (a, b) | 3-channel (a, b, a⊙b) |\n|---|---|---|---|\n");
+    let mut csv6 = String::from("model,interpreters,train_samples,test_samples,accuracy,cnn_accuracy,paper\n");
+    let mut md6 = format!("# Table VI: detector accuracy, three interpreters stacked\n\n{note}| Model | Interpreters | Accuracy |\n|---|---|---|\n");
+    for m in models {
+        for [r, c] in &pairs {
+            let pap = paper.pair.iter().find(|p| &p.row == r && &p.column == c).context("paper pair")?;
+            let two = experiment(m, &[r, c], false, cells, dir, out_dir, settings)?;
+            let three = experiment(m, &[r, c], true, cells, dir, out_dir, settings)?;
+            for (ch, res, pv) in [(2, &two, pap.two_channel), (3, &three, pap.three_channel)] {
+                csv5.push_str(&format!("{m},{r},{c},{ch},{},{},{},{},{pv}\n", res.as_ref().map_or(0, |x| x.train_samples), res.as_ref().map_or(0, |x| x.test_samples), fmt(res.as_ref().map(|x| x.accuracy)), fmt(res.as_ref().map(|x| x.cnn_accuracy))).replace('–', ""));
+            }
+            md5.push_str(&format!("| {m} | {r} × {c} | {} | {} |\n", cell_text(&two, pap.two_channel), cell_text(&three, pap.three_channel)));
+        }
+        for t in &triples {
+            let pap = paper.triple.iter().find(|p| p.interpreters.iter().map(|s| s.as_str()).eq(t.iter().copied())).context("paper triple")?;
+            let res = experiment(m, t, false, cells, dir, out_dir, settings)?;
+            csv6.push_str(&format!("{m},{},{},{},{},{},{}\n", t.join("+"), res.as_ref().map_or(0, |x| x.train_samples), res.as_ref().map_or(0, |x| x.test_samples), fmt(res.as_ref().map(|x| x.accuracy)), fmt(res.as_ref().map(|x| x.cnn_accuracy)), pap.accuracy).replace('–', ""));
+            md6.push_str(&format!("| {m} | {} | {} |\n", t.join(", "), cell_text(&res, pap.accuracy)));
+        }
+    }
+    let _ = ORDER;
+    for (name, body) in [("table5.csv", &csv5), ("table5.md", &md5), ("table6.csv", &csv6), ("table6.md", &md6)] {
+        let p = tdir.join(name);
+        write_atomic(&p, body.as_bytes())?;
+        written.push(p);
+    }
+    Ok(written)
+}
