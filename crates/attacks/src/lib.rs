@@ -10,6 +10,7 @@ pub mod edges;
 pub mod interp_loss;
 pub mod losses;
 pub mod mask_attack;
+pub mod mask_optim;
 pub mod optim_attack;
 pub mod outcome;
 pub mod pgd;

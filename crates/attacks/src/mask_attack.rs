@@ -73,11 +73,83 @@ impl MaskPgd {
     }
 }
 
-/// The inner Adam state of spec 5.4 (μ, ν, k), shared by all images of the batch.
-struct InnerAdam {
+/// The attacker's running mask estimate m and its inner Adam state (μ, ν, k) of spec 5.4,
+/// with the v2 jitter stream (one jitter per batch and call, as in `mask::optimise`).
+pub struct InnerMask<'a> {
+    cfg: &'a MaskConfig,
+    lr: f32,
+    b: usize,
+    s: usize,
+    pub m: Vec<f32>,
     mu: Vec<f32>,
     nu: Vec<f32>,
     k: i32,
+    rng: rand_chacha::ChaCha8Rng,
+}
+
+impl<'a> InnerMask<'a> {
+    pub fn new(cfg: &'a MaskConfig, lr: f32, b: usize, seed: u64) -> Self {
+        let ml = b * cfg.mask_size * cfg.mask_size;
+        Self { cfg, lr, b, s: cfg.mask_size, m: vec![0.5; ml], mu: vec![0.0; ml], nu: vec![0.0; ml], k: 0, rng: rand::SeedableRng::seed_from_u64(seed) }
+    }
+    fn jitter(&mut self) -> (usize, usize) {
+        match &self.cfg.v2 {
+            Some(v2) => (self.rng.gen_range(0..=v2.max_jitter), self.rng.gen_range(0..=v2.max_jitter)),
+            None => (0, 0),
+        }
+    }
+    fn mask_tensor(&self, d: &Device) -> Tensor<4> {
+        Tensor::from_data(TensorData::new(self.m.clone(), [self.b, 1, self.s, self.s]), d)
+    }
+    /// After a refresh: m ← the fresh MASK map; μ ← μ/2, ν ← ν/4, k ← 100.
+    pub fn reset(&mut self, m_now: Vec<f32>) {
+        self.m = m_now;
+        self.mu.iter_mut().for_each(|v| *v *= 0.5);
+        self.nu.iter_mut().for_each(|v| *v *= 0.25);
+        self.k = 100;
+    }
+    /// `n` Adam steps on m at the (detached) images `x`.
+    pub fn plain_steps(&mut self, model: &Classifier, x: &Tensor<4>, t: &Tensor<1, burn::tensor::Int>, n: usize) {
+        for _ in 0..n {
+            let mt = self.mask_tensor(&x.device());
+            let reg = mask::regulariser_grad(mt.clone(), self.cfg);
+            let j = self.jitter();
+            let gm = tensor_io::to_vec(mask::mask_grad_explicit(model, mt, x.clone(), t.clone(), self.cfg, reg, j).0);
+            self.k += 1;
+            let (bc1, bc2) = (1.0 - 0.9f32.powi(self.k), 1.0 - 0.999f32.powi(self.k));
+            for q in 0..self.m.len() {
+                self.mu[q] = 0.9 * self.mu[q] + 0.1 * gm[q];
+                self.nu[q] = 0.999 * self.nu[q] + 0.001 * gm[q] * gm[q];
+                self.m[q] = (self.m[q] - self.lr * (self.mu[q] / bc1) / ((self.nu[q] / bc2).sqrt() + 1e-8)).clamp(0.0, 1.0);
+            }
+        }
+    }
+    /// `n` Adam steps keeping the graph from the autodiff images `x` (and through μ, ν within
+    /// the call; m is detached between steps): returns ℓ_int = mean_k Σ_b ‖m_k − m0‖².
+    pub fn graph_steps(&mut self, mad: &Classifier, x: &Tensor<4>, t: &Tensor<1, burn::tensor::Int>, m0: &Tensor<4>, n: usize) -> Tensor<1> {
+        let ad = x.device();
+        let shape = [self.b, 1, self.s, self.s];
+        let mut mu = Tensor::<4>::from_data(TensorData::new(self.mu.clone(), shape), &ad);
+        let mut nu = Tensor::<4>::from_data(TensorData::new(self.nu.clone(), shape), &ad);
+        let mut total: Option<Tensor<1>> = None;
+        for _ in 0..n {
+            let mt = self.mask_tensor(&ad);
+            let reg = mask::regulariser_grad(mt.clone().inner(), self.cfg).to_device(&ad);
+            let j = self.jitter();
+            let (gm, _) = mask::mask_grad_explicit(mad, mt.clone(), x.clone(), t.clone(), self.cfg, reg, j);
+            self.k += 1;
+            let (bc1, bc2) = (1.0 - 0.9f64.powi(self.k), 1.0 - 0.999f64.powi(self.k));
+            mu = mu * 0.9 + gm.clone() * 0.1;
+            nu = nu * 0.999 + gm.powf_scalar(2.0) * 0.001;
+            let mk = (mt - (mu.clone() / bc1) / ((nu.clone() / bc2).sqrt() + 1e-8) * self.lr as f64).clamp(0.0, 1.0);
+            let d = (mk.clone() - m0.clone()).powf_scalar(2.0).sum();
+            total = Some(match total { Some(t) => t + d, None => d });
+            self.m = tensor_io::to_vec(mk.inner()); // detached between steps
+        }
+        self.mu = tensor_io::to_vec(mu.inner());
+        self.nu = tensor_io::to_vec(nu.inner());
+        total.expect("at least one graph step") / n as f64
+    }
 }
 
 fn per_sample_normalise(g: &[f32], b: usize) -> Vec<f32> {
@@ -93,6 +165,21 @@ fn per_sample_normalise(g: &[f32], b: usize) -> Vec<f32> {
 /// r ← clamp(r, −ε, ε); r ← clip(x0 + r, 0, 1) − x0, returned as the image x0 + r.
 fn project(x0: &[f32], x: &[f32], eps: f32) -> Vec<f32> {
     x0.iter().zip(x).map(|(a, v)| (a + (v - a).clamp(-eps, eps)).clamp(0.0, 1.0)).collect()
+}
+
+/// Store (x_q, m_q) per image where it is a success (prediction = target) whose mask is closer
+/// to m0 (L2) than anything stored; maps are stored as displayed (1 − m).
+pub fn store_best(best: &mut [Best], xq: &[f32], m_q: &[f32], m0: &[f32], p: &[f32], pred: &[u32], targets: &[u32]) {
+    let b = best.len();
+    let (n, ml) = (xq.len() / b, m_q.len() / b);
+    for j in 0..b {
+        let d = m_q[j * ml..(j + 1) * ml].iter().zip(&m0[j * ml..(j + 1) * ml]).map(|(a, c)| ((a - c) as f64).powi(2)).sum::<f64>().sqrt();
+        let better = best[j].as_ref().map(|bb| d < bb.3).unwrap_or(true);
+        if pred[j] == targets[j] && better {
+            let shown: Vec<f32> = m_q[j * ml..(j + 1) * ml].iter().map(|v| 1.0 - v).collect();
+            best[j] = Some((xq[j * n..(j + 1) * n].to_vec(), shown, p[j], d));
+        }
+    }
 }
 
 /// Run PGD × MASK on `batch`. `interp` must be `Interpreter::Mask` (v1).
@@ -115,6 +202,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
     let m0v = tensor_io::to_vec(m0.clone());
     let s = mcfg.mask_size;
     let ml = s * s;
+    let _ = ml;
     let refresh_cfg = MaskConfig { iters: mp.refresh_iters, ..mcfg.clone() };
     let mode = variant.pgd_edge_mode(cfg.edge_threshold);
     let factor: Vec<f32> = (0..b).flat_map(|i| mode.factor(&edge_weights(&x0[i * n..(i + 1) * n], h, w))).collect();
@@ -152,8 +240,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
     }
 
     // Phase 2: bi-level.
-    let mut m = vec![0.5f32; b * ml];
-    let mut st = InnerAdam { mu: vec![0.0; b * ml], nu: vec![0.0; b * ml], k: 0 };
+    let mut inner = InnerMask::new(mcfg, mp.inner_lr, b, cfg.seed);
     let mut rngs: Vec<_> = batch.indices.iter().map(|&i| image_rng(cfg.seed, i as u64, 2)).collect();
     let m0_ad = Tensor::<4>::from_data(TensorData::new(m0v.clone(), [b, 1, s, s]), &ad);
     for i in 0..mp.outer_iters {
@@ -163,20 +250,8 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
             let xq: Vec<f32> = x.iter().map(|v| (v * 255.0).floor() / 255.0).collect();
             let m_q = tensor_io::to_vec(mask::optimise(model, img(&xq, &dev), t_plain.clone(), &refresh_cfg));
             let logits = model.forward(img(&xq, &dev));
-            let p = target_probs(logits.clone(), &targets);
-            let pred = crate::losses::argmax(logits);
-            for j in 0..b {
-                let d = m_q[j * ml..(j + 1) * ml].iter().zip(&m0v[j * ml..(j + 1) * ml]).map(|(a, c)| ((a - c) as f64).powi(2)).sum::<f64>().sqrt();
-                let better = best[j].as_ref().map(|bb| d < bb.3).unwrap_or(true);
-                if pred[j] == targets[j] && better {
-                    let shown: Vec<f32> = m_q[j * ml..(j + 1) * ml].iter().map(|v| 1.0 - v).collect();
-                    best[j] = Some((xq[j * n..(j + 1) * n].to_vec(), shown, p[j], d));
-                }
-            }
-            m = m_now;
-            st.mu.iter_mut().for_each(|v| *v *= 0.5);
-            st.nu.iter_mut().for_each(|v| *v *= 0.25);
-            st.k = 100;
+            store_best(&mut best, &xq, &m_q, &m0v, &target_probs(logits.clone(), &targets), &crate::losses::argmax(logits), &targets);
+            inner.reset(m_now);
         }
         // 2. Normalised classification step.
         let g = if mp.smoothed_cls {
@@ -188,41 +263,10 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
         let gn = per_sample_normalise(&g, b);
         let stepped: Vec<f32> = x.iter().zip(&gn).map(|(v, d)| v - mp.cls_step * d).collect();
         x = project(&x0, &stepped, cfg.eps);
-        // 3. Inner mask steps without graph.
-        for _ in 0..mp.inner_plain {
-            let mt = Tensor::<4>::from_data(TensorData::new(m.clone(), [b, 1, s, s]), &dev);
-            let reg = mask::regulariser_grad(mt.clone(), mcfg);
-            let (gm, _) = mask::mask_grad_explicit(model, mt, img(&x, &dev), t_plain.clone(), mcfg, reg);
-            let gm = tensor_io::to_vec(gm);
-            st.k += 1;
-            let (bc1, bc2) = (1.0 - 0.9f32.powi(st.k), 1.0 - 0.999f32.powi(st.k));
-            for q in 0..m.len() {
-                st.mu[q] = 0.9 * st.mu[q] + 0.1 * gm[q];
-                st.nu[q] = 0.999 * st.nu[q] + 0.001 * gm[q] * gm[q];
-                m[q] = (m[q] - mp.inner_lr * (st.mu[q] / bc1) / ((st.nu[q] / bc2).sqrt() + 1e-8)).clamp(0.0, 1.0);
-            }
-        }
-        // 4-5. Inner steps with graph: ℓ_int = mean_k Σ_b ‖m_k − m0‖², differentiated in r.
+        // 3. Inner mask steps without graph; 4-5. with graph: ℓ_int, differentiated in r.
+        inner.plain_steps(model, &img(&x, &dev), &t_plain, mp.inner_plain);
         let xa = img(&x, &ad).require_grad();
-        let mut mu = Tensor::<4>::from_data(TensorData::new(st.mu.clone(), [b, 1, s, s]), &ad);
-        let mut nu = Tensor::<4>::from_data(TensorData::new(st.nu.clone(), [b, 1, s, s]), &ad);
-        let mut total: Option<Tensor<1>> = None;
-        for _ in 0..mp.inner_graph {
-            let mt = Tensor::<4>::from_data(TensorData::new(m.clone(), [b, 1, s, s]), &dev);
-            let reg = mask::regulariser_grad(mt.clone(), mcfg).to_device(&ad);
-            let (gm, _) = mask::mask_grad_explicit(&mad, mt.to_device(&ad), xa.clone(), t_ad.clone(), mcfg, reg);
-            st.k += 1;
-            let (bc1, bc2) = (1.0 - 0.9f64.powi(st.k), 1.0 - 0.999f64.powi(st.k));
-            mu = mu * 0.9 + gm.clone() * 0.1;
-            nu = nu * 0.999 + gm.powf_scalar(2.0) * 0.001;
-            let mk = (Tensor::<4>::from_data(TensorData::new(m.clone(), [b, 1, s, s]), &ad) - (mu.clone() / bc1) / ((nu.clone() / bc2).sqrt() + 1e-8) * mp.inner_lr as f64).clamp(0.0, 1.0);
-            let d = (mk.clone() - m0_ad.clone()).powf_scalar(2.0).sum();
-            total = Some(match total { Some(t) => t + d, None => d });
-            m = tensor_io::to_vec(mk.inner()); // detached between steps
-        }
-        st.mu = tensor_io::to_vec(mu.inner());
-        st.nu = tensor_io::to_vec(nu.inner());
-        let lint = total.expect("inner_graph >= 1") / mp.inner_graph as f64;
+        let lint = inner.graph_steps(&mad, &xa, &t_ad, &m0_ad, mp.inner_graph);
         let gi = tensor_io::to_vec(xa.grad(&lint.backward()).expect("image grad of the inner steps"));
         if gi.iter().any(|v| !v.is_finite()) {
             for f in failure.iter_mut().filter(|f| f.is_none()) {

@@ -42,6 +42,9 @@ pub struct OptimConfig {
     /// RTS only: the encoder classification term added in phase 2.
     #[serde(default)]
     pub encoder: Option<EncoderTerm>,
+    /// MASK only: the bi-level phase 2 (spec 6, 7), which replaces `schedule`.
+    #[serde(default)]
+    pub mask: Option<crate::mask_optim::MaskOptim>,
     /// C&W-CAM counts the batch L2 once per sample (spec 6 ⚠): multiply L2 by the batch size.
     pub l2_times_batch: bool,
     /// Weight of the C&W f term in phase 1.
@@ -60,11 +63,13 @@ impl OptimConfig {
     pub fn paper(kind: Kind, interp: &Interpreter) -> Self {
         let grad = matches!(interp, Interpreter::Grad { .. });
         let rts = matches!(interp, Interpreter::Rts(_));
+        let is_mask = matches!(interp, Interpreter::Mask(_));
         let stages = Schedule::Stages { stages: vec![(0.003, 301), (0.01, 201), (0.05, 101), (0.2, 101)] };
         OptimConfig {
             kind,
             lr: 0.01,
-            warmup_iters: match (kind, grad) { (_, true) => 450, (Kind::Cw, false) => 300, (Kind::Stadv, false) => 200 },
+            warmup_iters: match (kind, grad) { _ if is_mask => 400, (_, true) => 450, (Kind::Cw, false) => 300, (Kind::Stadv, false) => 200 },
+            mask: is_mask.then(crate::mask_optim::MaskOptim::paper),
             // C&W: CAM 1500, RTS 1000; StAdv: 600 (RTS from [A2], spec 7).
             schedule: if grad { stages } else { Schedule::Ramp { c0: 5.0, iters: match (kind, rts) { (Kind::Cw, false) => 1500, (Kind::Cw, true) => 1000, _ => 600 } } },
             // C&W-RTS: 2·smoothed CE + 0.5·Σ(-z_enc,t); StAdv-RTS ([A2]): CE + 0.1·CE_enc.
@@ -90,6 +95,7 @@ impl OptimConfig {
         self.warmup_iters = scale_count(self.warmup_iters, f);
         self.schedule = self.schedule.scaled(f);
         self.select_every = scale_count(self.select_every, f);
+        self.mask = self.mask.map(|m| m.scaled(f));
         self
     }
 }
@@ -157,6 +163,9 @@ fn ce_per_sample(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
 
 /// Run C&W or StAdv against `interp` on `batch`.
 pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &OptimConfig, batch: &AttackBatch) -> Vec<ImageOutcome> {
+    if let Interpreter::Mask(_) = interp {
+        return crate::mask_optim::run(model, interp, variant, cfg, batch);
+    }
     let t0 = Instant::now();
     let dev: Device = model.fc_weight().device();
     let ad = dev.clone().autodiff();

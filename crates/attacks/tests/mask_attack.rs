@@ -50,3 +50,40 @@ fn pgd_mask_runs_and_returns_quantised_successes() {
     eprintln!("successes: {successes} of 6");
     assert!(successes >= 3, "only {successes} of 6 attacks succeeded");
 }
+
+#[test]
+fn cw_and_stadv_mask_run_and_store_quantised_successes() {
+    use advedge_attacks::optim_attack::{run as run_optim, Kind, OptimConfig};
+    let card_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/weights/resnet20.toml");
+    let card = ModelCard::load(&card_path).unwrap();
+    let m = tensor_io::load_weights(&card.architecture, &card.weights_path(&card_path), &Device::flex()).unwrap();
+    let root = advedge_data::resolve_data_root("cifar10").unwrap();
+    let entries = advedge_data::list_image_folder(&root.join("cifar10"), "test").unwrap();
+    let idx = [10usize, 5005];
+    let pick: Vec<_> = idx.iter().map(|&i| entries[i].clone()).collect();
+    let ds = advedge_data::Dataset::decode(pick, &advedge_data::DecodeOptions { resize: advedge_data::Resize::Exact(32, 32), skip_bad: false }).unwrap();
+    let (images, labels) = ds.batch_f32(&[0, 1]);
+    let batch = AttackBatch { images, labels, indices: idx.to_vec(), height: 32, width: 32 };
+    let interp = Interpreter::Mask(MaskConfig { iters: 20, ..MaskConfig::v2_cifar() });
+    let mut successes = 0;
+    for kind in [Kind::Cw, Kind::Stadv] {
+        for v in [Variant::Plain, Variant::AdvEdge] {
+            // 400 -> 100 warm-up steps, 1000 -> 6 outer iterations, a refresh every 3.
+            let mut cfg = OptimConfig::paper(kind, &interp).scaled(0.25);
+            let mo = cfg.mask.as_mut().unwrap();
+            (mo.outer_iters, mo.refresh_every, mo.refresh_iters) = (6, 3, 20);
+            let out = run_optim(&m, &interp, v, &cfg, &batch);
+            for o in &out {
+                assert!(o.failure.is_none(), "{kind:?} {v:?}: {:?}", o.failure);
+                assert_eq!(o.map_hw, [8, 8]);
+                assert!(o.adversarial.iter().all(|p| p.is_finite() && (0.0..=1.0).contains(p)));
+                if o.success {
+                    successes += 1;
+                    assert!(o.adversarial.iter().all(|p| ((p * 255.0) - (p * 255.0).round()).abs() < 1e-3), "{kind:?} {v:?}: not 8-bit");
+                }
+            }
+        }
+    }
+    eprintln!("C&W/StAdv MASK successes: {successes} of 8");
+    assert!(successes >= 4, "only {successes} of 8");
+}

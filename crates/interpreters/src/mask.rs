@@ -213,26 +213,57 @@ pub fn upsample_adjoint(g: Tensor<4>, s: usize) -> Tensor<4> {
     u.clone().swap_dims(2, 3).matmul(g).matmul(u)
 }
 
-/// ∂L_mask/∂m for MASK v1 (spec 2.4), built as an explicit forward graph so that it can itself
-/// be differentiated with respect to the image `x` (the bi-level MASK attack, spec 5.4, needs
-/// ∂/∂x of the inner Adam steps). The classifier part uses the explicit input gradient
-/// (`backprop::input_gradient`, exact ReLU: PyTorch's double backward treats ReLU masks as
-/// constants too): ∂p_c/∂Φ = -p_c ∂(-log p_c)/∂Φ, then Φ = M⊙x + (1-M)⊙blur(x) and M = U m Uᵀ.
+/// Adjoint of [`blur`] on [B,1,S,S] maps (Bᵀ G B).
+pub fn blur_adjoint(g: Tensor<4>, k: usize, sigma: f64) -> Tensor<4> {
+    let [b, c, h, _] = g.dims();
+    let m = mat(blur_matrix(h, k, sigma), h, h, b * c, &g.device()).reshape([b, c, h, h]);
+    m.clone().swap_dims(2, 3).matmul(g).matmul(m)
+}
+
+/// The images MASK compares at one call: (x, blurred x) for v1; for v2 the resized image and
+/// its blur, both cropped at `jitter` (rows, columns).
+pub fn mask_views(x: Tensor<4>, cfg: &MaskConfig, jitter: (usize, usize)) -> (Tensor<4>, Tensor<4>) {
+    let size = x.dims()[2];
+    match &cfg.v2 {
+        Some(v2) => {
+            let xr = resize(x, v2.resize_to);
+            let xb = blur(xr.clone(), cfg.blur_ksize, cfg.blur_sigma);
+            let crop = |t: Tensor<4>| t.narrow(2, jitter.0, size).narrow(3, jitter.1, size);
+            (crop(xr), crop(xb))
+        }
+        None => {
+            let xb = blur(x.clone(), cfg.blur_ksize, cfg.blur_sigma);
+            (x, xb)
+        }
+    }
+}
+
+/// ∂L_mask/∂m (spec 2.4, v1 or v2 at a given v2 `jitter`), built as an explicit forward graph so
+/// that it can itself be differentiated with respect to the image `x` (the bi-level MASK
+/// attacks, spec 5.4 and 6, need ∂/∂x of the inner Adam steps). The classifier part uses the
+/// explicit input gradient (`backprop::input_gradient`, exact ReLU: PyTorch's double backward
+/// treats ReLU masks as constants too): ∂p_c/∂Φ = -p_c ∂(-log p_c)/∂Φ, then Φ = M⊙x' + (1-M)⊙x'_b
+/// with M = U m Uᵀ (v2: blurred again), back through the adjoints of blur and upsampling.
 /// The L1 and TV terms do not depend on x; their gradient `reg_grad` is passed in (from
 /// [`regulariser_grad`]). Returns (∂L/∂m [B,1,s,s], logits at Φ).
-pub fn mask_grad_explicit(model: &Classifier, m: Tensor<4>, x: Tensor<4>, classes: Tensor<1, Int>, cfg: &MaskConfig, reg_grad: Tensor<4>) -> (Tensor<4>, Tensor<2>) {
-    assert!(cfg.v2.is_none(), "explicit mask gradient is implemented for MASK v1");
+pub fn mask_grad_explicit(model: &Classifier, m: Tensor<4>, x: Tensor<4>, classes: Tensor<1, Int>, cfg: &MaskConfig, reg_grad: Tensor<4>, jitter: (usize, usize)) -> (Tensor<4>, Tensor<2>) {
     let [b, _, h, _] = x.dims();
     let s = m.dims()[2];
-    let xb = blur(x.clone(), cfg.blur_ksize, cfg.blur_sigma);
-    let up = upsample(m, h);
-    let phi = up.clone() * x.clone() + (up.neg() + 1.0) * xb.clone();
+    let (xc, xbc) = mask_views(x, cfg, jitter);
+    let mut up = upsample(m, h);
+    if let Some(v2) = &cfg.v2 {
+        up = blur(up, v2.mask_blur_ksize, v2.mask_blur_sigma);
+    }
+    let phi = up.clone() * xc.clone() + (up.neg() + 1.0) * xbc.clone();
     let (logits, g_ce) = crate::backprop::input_gradient(model, phi, classes.clone(), crate::ReluDeriv::Exact);
     let k = logits.dims()[1];
     let p = (softmax(logits.clone(), 1) * classes.one_hot(k).float()).sum_dim(1).reshape([b, 1, 1, 1]);
     let dp_dphi = g_ce * p.neg();
-    let dp_dm_up = ((x - xb) * dp_dphi).sum_dim(1);
-    (upsample_adjoint(dp_dm_up, s) + reg_grad, logits)
+    let mut g_up = ((xc - xbc) * dp_dphi).sum_dim(1);
+    if let Some(v2) = &cfg.v2 {
+        g_up = blur_adjoint(g_up, v2.mask_blur_ksize, v2.mask_blur_sigma);
+    }
+    (upsample_adjoint(g_up, s) + reg_grad, logits)
 }
 
 /// ∂/∂m of the per-image L1 and TV terms of MASK v1 at `m` (no classifier involved).

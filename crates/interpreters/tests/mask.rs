@@ -106,9 +106,20 @@ fn explicit_mask_gradient_matches_autodiff() {
     let loss = objective(&mad, mt.clone(), xa, xb, c.clone().to_device(&ad), &cfg).sum();
     let want = tensor_io::to_vec(mt.grad(&loss.backward()).unwrap());
     let reg = regulariser_grad(m.clone(), &cfg);
-    let (got, _) = mask_grad_explicit(&model, m.clone(), x.clone(), c.clone(), &cfg, reg.clone());
+    let (got, _) = mask_grad_explicit(&model, m.clone(), x.clone(), c.clone(), &cfg, reg.clone(), (0, 0));
     let got = tensor_io::to_vec(got);
     let scale = want.iter().fold(0f32, |a, v| a.max(v.abs()));
     let err = want.iter().zip(&got).fold(0f32, |a, (p, q)| a.max((p - q).abs()));
-    assert!(scale > 1e-6 && err <= 1e-4 * scale, "explicit vs autodiff: err {err}, scale {scale}");
+    assert!(scale > 1e-6 && err <= 1e-4 * scale, "v1 explicit vs autodiff: err {err}, scale {scale}");
+    // v2: resized, jittered, blurred mask; same check at a non-zero jitter.
+    let cfg2 = MaskConfig::v2_cifar();
+    let mt = m.clone().autodiff().require_grad();
+    let (xc, xbc) = mask_views(x.clone().autodiff(), &cfg2, (1, 0));
+    let loss = objective(&mad, mt.clone(), xc, xbc, c.clone().to_device(&ad), &cfg2).sum();
+    let want = tensor_io::to_vec(mt.grad(&loss.backward()).unwrap());
+    let reg2 = regulariser_grad(m.clone(), &cfg2);
+    let got = tensor_io::to_vec(mask_grad_explicit(&model, m.clone(), x.clone(), c.clone(), &cfg2, reg2, (1, 0)).0);
+    let scale = want.iter().fold(0f32, |a, v| a.max(v.abs()));
+    let err = want.iter().zip(&got).fold(0f32, |a, (p, q)| a.max((p - q).abs()));
+    assert!(scale > 1e-6 && err <= 1e-4 * scale, "v2 explicit vs autodiff: err {err}, scale {scale}");
 }

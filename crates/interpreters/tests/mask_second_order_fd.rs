@@ -29,9 +29,9 @@ fn image_gradient_of_the_mask_gradient_matches_finite_differences_f64() {
     let cls = tensor_io::labels(&[4, 9], &dev);
     let reg = regulariser_grad(mask.clone(), &cfg);
     // f(x) = Σ w ⊙ ∂L/∂m (x)
-    let f = |xx: Tensor<4>| scalar((mask_grad_explicit(&model, mask.clone(), xx, cls.clone(), &cfg, reg.clone()).0 * w.clone()).sum());
+    let f = |xx: Tensor<4>| scalar((mask_grad_explicit(&model, mask.clone(), xx, cls.clone(), &cfg, reg.clone(), (0, 0)).0 * w.clone()).sum());
     let xa = x.clone().autodiff().require_grad();
-    let (g, _) = mask_grad_explicit(&mad, mask.clone().autodiff(), xa.clone(), cls.clone().to_device(&ad), &cfg, reg.clone().autodiff());
+    let (g, _) = mask_grad_explicit(&mad, mask.clone().autodiff(), xa.clone(), cls.clone().to_device(&ad), &cfg, reg.clone().autodiff(), (0, 0));
     let dx = xa.grad(&(g * w.clone().autodiff()).sum().backward()).unwrap();
     for seed in 0..3u64 {
         dev.seed(200 + seed);

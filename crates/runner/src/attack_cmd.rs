@@ -17,7 +17,7 @@ use std::path::PathBuf;
 pub struct AttackArgs {
     #[arg(long)]
     model: String,
-    /// grad, cam, rts (after `train-rts`) or mask (PGD only).
+    /// grad, cam, rts (after `train-rts`) or mask.
     #[arg(long)]
     interpreter: String,
     /// pgd, cw or stadv.
@@ -45,6 +45,14 @@ pub struct AttackArgs {
 
 /// Interpreter names accepted by grids and the CLI.
 pub const INTERPRETERS: [&str; 4] = ["grad", "cam", "rts", "mask"];
+
+/// The MASK interpreter a framework uses (spec 2.4): v1 for PGD, v2 for C&W and StAdv.
+pub fn for_framework(interp: Interpreter, framework: &str) -> Interpreter {
+    match interp {
+        Interpreter::Mask(_) if framework != "pgd" => Interpreter::Mask(advedge_interpreters::mask::MaskConfig::v2_cifar()),
+        other => other,
+    }
+}
 
 /// Check an interpreter name without resolving model-specific weights.
 pub fn check_interpreter(s: &str) -> anyhow::Result<()> {
@@ -144,7 +152,7 @@ pub fn summarize(out: &[ImageOutcome], clean: &AttackBatch) -> String {
 pub fn attack(a: AttackArgs) -> anyhow::Result<()> {
     let variants = a.variants.split(',').map(parse_variant).collect::<anyhow::Result<Vec<_>>>()?;
     let dir = a.weights_dir.unwrap_or_else(repo::weights_dir);
-    let interp = parse_interpreter(&a.interpreter, &a.model, &dir)?;
+    let interp = for_framework(parse_interpreter(&a.interpreter, &a.model, &dir)?, &a.framework.to_ascii_lowercase());
     let card_path = dir.join(format!("{}.toml", a.model));
     let card = ModelCard::load(&card_path)?;
     let dev = Device::flex();

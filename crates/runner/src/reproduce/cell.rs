@@ -34,7 +34,7 @@ pub struct Cell {
 impl Cell {
     #[allow(clippy::too_many_arguments)]
     pub fn new(model: &str, framework: &str, interpreter: &str, variant: &str, images: usize, batch: usize, scale: f64, seed: u64, scope: &str) -> anyhow::Result<Self> {
-        let interp = parse_interpreter(interpreter, model, &crate::repo::weights_dir())?;
+        let interp = crate::attack_cmd::for_framework(parse_interpreter(interpreter, model, &crate::repo::weights_dir())?, framework);
         let v = parse_variant(variant)?;
         let scope = if scope == "all" { EdgeScope::All } else { EdgeScope::Warmup };
         let config = match framework {

@@ -80,10 +80,6 @@ pub fn expand(g: &GridFile, p: &Profile, limit: Option<usize>) -> anyhow::Result
     for m in pick(&p.models, &g.grid.models) {
         for f in pick(&p.frameworks, &g.grid.frameworks) {
             for i in pick(&p.interpreters, &g.grid.interpreters) {
-                if i == "mask" && f != "pgd" {
-                    tracing::warn!("skipping {m}/{f}/mask: the C&W and StAdv MASK attacks are not implemented yet");
-                    continue;
-                }
                 if i == "rts" && !crate::repo::weights_dir().join(format!("rts-{m}.toml")).is_file() {
                     tracing::warn!("skipping {m}/{f}/rts: no RTS network for {m} (run `cargo xtask train-rts --model {m}`)");
                     continue;

@@ -1,0 +1,175 @@
+//! C&W × MASK and StAdv × MASK (spec 6, 7): the bi-level loop of `mask_attack` in the optimiser
+//! frameworks. MASK v2 maps; phase 1 on the edge view (C&W: L2 + 1e-4·Σf; StAdv: Σ max(μ, −5)
+//! + τ·L_flow); phase 2 for K₂ outer iterations: a refresh every `refresh_every` (v2 MASK on the
+//! current unquantised image, success on its logits, the quantised image stored), 4 inner mask
+//! steps without and 4 with graph (custom Adam, lr 0.01), then one AMSGrad step (lr 0.005) on
+//! w or F of 500·ℓ_int + Σ max(μ, −5) + L2 (C&W) or + 0.004·Σ L_flow (StAdv). No step search.
+//! Output: the stored best.
+use crate::edges::{edge_weights, EdgeMode};
+use crate::interp_loss::Best;
+use crate::mask_attack::{store_best, InnerMask};
+use crate::optim_attack::{cw_f, flow_loss, tanh_image, tanh_init, warp, Kind, OptimConfig};
+use crate::pgd::scale_count;
+use crate::rng::{image_rng, random_target};
+use crate::{AttackBatch, ImageOutcome, Variant};
+use advedge_interpreters::mask::{self, MaskConfig};
+use advedge_interpreters::Interpreter;
+use advedge_models::adam::Adam;
+use advedge_models::{tensor_io, Classifier};
+use burn::module::Module;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaskOptim {
+    pub outer_iters: usize,
+    pub refresh_every: usize,
+    /// MASK v2 iterations of each refresh.
+    pub refresh_iters: usize,
+    pub inner_plain: usize,
+    pub inner_graph: usize,
+    pub inner_lr: f32,
+    pub outer_lr: f32,
+    pub int_weight: f64,
+    pub margin_floor: f64,
+    /// StAdv: weight of Σ L_flow in the outer loss.
+    pub flow_weight: f64,
+}
+
+impl MaskOptim {
+    pub fn paper() -> Self {
+        MaskOptim { outer_iters: 1000, refresh_every: 50, refresh_iters: 300, inner_plain: 4, inner_graph: 4, inner_lr: 0.01, outer_lr: 0.005, int_weight: 500.0, margin_floor: -5.0, flow_weight: 0.004 }
+    }
+    pub fn scaled(mut self, f: f64) -> Self {
+        self.outer_iters = scale_count(self.outer_iters, f);
+        self.refresh_every = scale_count(self.refresh_every, f);
+        self.refresh_iters = scale_count(self.refresh_iters, f);
+        self
+    }
+}
+
+/// Σ_b max(μ_b, floor), μ = max_{j≠t} z_j − z_t.
+fn margin_floor_sum(logits: Tensor<2>, t: Tensor<1, Int>, floor: f64) -> Tensor<1> {
+    let k = logits.dims()[1];
+    let onehot = t.one_hot(k).float();
+    let zt = (logits.clone() * onehot.clone()).sum_dim(1);
+    let other = (logits * (onehot.clone().neg() + 1.0) + onehot * -100000.0).max_dim(1);
+    (other - zt).clamp_min(floor).sum()
+}
+
+/// Run C&W or StAdv × MASK (v2 interpreter) on `batch`.
+pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &OptimConfig, batch: &AttackBatch) -> Vec<ImageOutcome> {
+    let Interpreter::Mask(mcfg) = interp else { panic!("mask_optim::run needs Interpreter::Mask") };
+    let mo = cfg.mask.clone().unwrap_or_else(MaskOptim::paper);
+    let t0 = Instant::now();
+    let dev: Device = model.fc_weight().device();
+    let ad = dev.clone().autodiff();
+    let mad = model.clone().to_device(&ad).freeze();
+    let (b, h, w) = (batch.len(), batch.height, batch.width);
+    let (hw, n) = (h * w, batch.image_len());
+    let k = model.fc_weight().dims()[1] as u32;
+    let targets: Vec<u32> = batch.labels.iter().zip(&batch.indices).map(|(&y, &i)| random_target(cfg.seed, i as u64, y, k)).collect();
+    let (t_ad, t_plain) = (tensor_io::labels(&targets, &ad), tensor_io::labels(&targets, &dev));
+    let x0 = batch.images.clone();
+    let x0_ad = tensor_io::images(x0.clone(), b, h, w, &ad);
+    let m0 = mask::optimise(model, tensor_io::images(x0.clone(), b, h, w, &dev), tensor_io::labels(&batch.labels, &dev), mcfg);
+    let m0v = tensor_io::to_vec(m0.clone());
+    let s = mcfg.mask_size;
+    let m0_ad = Tensor::<4>::from_data(TensorData::new(m0v.clone(), [b, 1, s, s]), &ad);
+    let mode = match variant {
+        Variant::Plain | Variant::Adv2 => EdgeMode::None,
+        Variant::AdvEdge => EdgeMode::Weighted,
+        Variant::AdvEdgePlus => EdgeMode::Binary { threshold: cfg.edge_threshold, keep_weight: true },
+    };
+    let factor: Vec<f32> = (0..b).flat_map(|i| mode.factor(&edge_weights(&x0[i * n..(i + 1) * n], h, w))).collect();
+    let e_ad = Tensor::<1>::from_data(TensorData::new(factor, [b * hw]), &ad).reshape([b, 1, h, w]);
+    let (pshape, mut p): ([usize; 4], Vec<f32>) = match cfg.kind {
+        Kind::Cw => ([b, 3, h, w], tanh_init(&x0)),
+        Kind::Stadv => {
+            let mut v = Vec::with_capacity(b * 2 * hw);
+            for &i in &batch.indices {
+                let mut r = image_rng(cfg.seed, i as u64, 3);
+                v.extend((0..2 * hw).map(|_| 0.2 * (r.gen::<f32>() - 0.5)));
+            }
+            ([b, 2, h, w], v)
+        }
+    };
+    let chunk = p.len() / b;
+    let render = |pt: Tensor<4>| match cfg.kind {
+        Kind::Cw => tanh_image(pt),
+        Kind::Stadv => warp(x0_ad.clone(), pt),
+    };
+    let param = |p: &[f32]| Tensor::<4>::from_data(TensorData::new(p.to_vec(), pshape), &ad).require_grad();
+    let mut alive = vec![true; b];
+    let mut failure: Vec<Option<String>> = vec![None; b];
+    let step = |p: &mut Vec<f32>, adam: &mut Adam, loss: Tensor<1>, pt: &Tensor<4>, what: String, alive: &mut Vec<bool>, failure: &mut Vec<Option<String>>| {
+        let g = tensor_io::to_vec(pt.grad(&loss.backward()).expect("param grad"));
+        for j in 0..b {
+            if alive[j] && g[j * chunk..(j + 1) * chunk].iter().any(|v| !v.is_finite()) {
+                alive[j] = false;
+                failure[j] = Some(format!("non-finite gradient at {what}"));
+            }
+        }
+        adam.step(p, &g, alive, chunk);
+    };
+    let mut iters = 0;
+    // Phase 1 on the edge view (the plain control runs phase 1 on the raw image for all steps).
+    let warm = if variant == Variant::Plain { cfg.warmup_iters + mo.outer_iters } else { cfg.warmup_iters };
+    let mut adam = Adam::new(p.len(), cfg.lr, true);
+    for i in 0..warm {
+        let pt = param(&p);
+        let img = render(pt.clone());
+        let view = if variant == Variant::Plain { img } else { x0_ad.clone() + e_ad.clone() * (img - x0_ad.clone()) };
+        let logits = mad.forward(view.clone());
+        let loss = match cfg.kind {
+            Kind::Cw => (view - x0_ad.clone()).powf_scalar(2.0).sum() + cw_f(logits, t_ad.clone()).sum() * cfg.cw_f_weight,
+            Kind::Stadv => margin_floor_sum(logits, t_ad.clone(), mo.margin_floor) + flow_loss(pt.clone()).sum() * cfg.flow_tau,
+        };
+        step(&mut p, &mut adam, loss, &pt, format!("warm-up step {i}"), &mut alive, &mut failure);
+        iters += 1;
+    }
+    let current = |p: &[f32]| tensor_io::to_vec(render(Tensor::<4>::from_data(TensorData::new(p.to_vec(), pshape), &ad)).inner());
+    let mut best: Vec<Best> = vec![None; b];
+    if variant == Variant::Plain {
+        let x = current(&p);
+        let xq: Vec<f32> = x.iter().map(|v| (v * 255.0).floor() / 255.0).collect();
+        let m_q = tensor_io::to_vec(mask::optimise(model, tensor_io::images(xq.clone(), b, h, w, &dev), t_plain.clone(), mcfg));
+        let logits = model.forward(tensor_io::images(xq.clone(), b, h, w, &dev));
+        store_best(&mut best, &xq, &m_q, &m0v, &crate::losses::target_probs(logits.clone(), &targets), &crate::losses::argmax(logits), &targets);
+        return crate::outcome::finish(model, interp, variant, batch, x, &targets, m0.neg().add_scalar(1.0), &best, &failure, iters, t0);
+    }
+    // Phase 2: bi-level, a fresh AMSGrad on the parameters.
+    let refresh_cfg = MaskConfig { iters: mo.refresh_iters, ..mcfg.clone() };
+    let mut inner = InnerMask::new(mcfg, mo.inner_lr, b, cfg.seed);
+    let mut adam = Adam::new(p.len(), mo.outer_lr, true);
+    for i in 0..mo.outer_iters {
+        if i % mo.refresh_every == mo.refresh_every - 1 {
+            let x = current(&p);
+            let xt = tensor_io::images(x.clone(), b, h, w, &dev);
+            let m_now = tensor_io::to_vec(mask::optimise(model, xt.clone(), t_plain.clone(), &refresh_cfg));
+            let logits = model.forward(xt);
+            let xq: Vec<f32> = x.iter().map(|v| (v * 255.0).floor() / 255.0).collect();
+            // success and map judged on the unquantised iterate; the stored image is quantised
+            store_best(&mut best, &xq, &m_now, &m0v, &crate::losses::target_probs(logits.clone(), &targets), &crate::losses::argmax(logits), &targets);
+            inner.reset(m_now);
+        }
+        let x_now = tensor_io::images(current(&p), b, h, w, &dev);
+        inner.plain_steps(model, &x_now, &t_plain, mo.inner_plain);
+        let pt = param(&p);
+        let img = render(pt.clone());
+        let lint = inner.graph_steps(&mad, &img, &t_ad, &m0_ad, mo.inner_graph);
+        let cls = margin_floor_sum(mad.forward(img.clone()), t_ad.clone(), mo.margin_floor);
+        let penalty = match cfg.kind {
+            Kind::Cw => (img - x0_ad.clone()).powf_scalar(2.0).sum(),
+            Kind::Stadv => flow_loss(pt.clone()).sum() * mo.flow_weight,
+        };
+        let loss = lint * mo.int_weight + cls + penalty;
+        step(&mut p, &mut adam, loss, &pt, format!("outer step {i}"), &mut alive, &mut failure);
+        iters += 1;
+    }
+    let x = current(&p);
+    crate::outcome::finish(model, interp, variant, batch, x, &targets, m0.neg().add_scalar(1.0), &best, &failure, iters, t0)
+}
