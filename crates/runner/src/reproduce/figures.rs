@@ -9,16 +9,16 @@ use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-const FONT: &str = "sans-serif";
+pub(super) const FONT: &str = "sans-serif";
 
-fn register_font() {
+pub(super) fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let _ = plotters::style::register_font(FONT, FontStyle::Normal, include_bytes!("../../assets/DejaVuSans.ttf"));
     });
 }
 
-fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+pub(super) fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("plotting: {e:?}")
 }
 
@@ -117,20 +117,20 @@ pub fn distribution_figure(path: &Path, title: &str, column: &str, ylabel: &str,
 }
 
 #[derive(serde::Deserialize)]
-struct MapsFile {
-    map_hw: [usize; 2],
-    images: Vec<MapsEntry>,
+pub(super) struct MapsFile {
+    pub map_hw: [usize; 2],
+    pub images: Vec<MapsEntry>,
 }
 #[derive(serde::Deserialize)]
-struct MapsEntry {
-    image_index: usize,
-    success: bool,
-    benign_map: Vec<f32>,
-    adversarial_map: Vec<f32>,
-    adversarial_u8: Vec<u8>,
+pub(super) struct MapsEntry {
+    pub image_index: usize,
+    pub success: bool,
+    pub benign_map: Vec<f32>,
+    pub adversarial_map: Vec<f32>,
+    pub adversarial_u8: Vec<u8>,
 }
 
-fn draw_grid<DB: DrawingBackend>(area: &DrawingArea<DB, plotters::coord::Shift>, h: usize, w: usize, px: impl Fn(usize, usize) -> RGBColor) -> anyhow::Result<()> {
+pub(super) fn draw_grid<DB: DrawingBackend>(area: &DrawingArea<DB, plotters::coord::Shift>, h: usize, w: usize, px: impl Fn(usize, usize) -> RGBColor) -> anyhow::Result<()> {
     let (aw, ah) = area.dim_in_pixel();
     let s = (aw as usize / w).min(ah as usize / h).max(1) as i32;
     for y in 0..h {

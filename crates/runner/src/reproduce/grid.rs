@@ -104,6 +104,14 @@ fn validate(g: &GridFile) -> anyhow::Result<()> {
 }
 
 /// The grid file that provides `target` (e.g. table1 -> experiments/main.toml).
+/// Every grid file in `experiments/`, sorted by file name.
+pub fn all_grids() -> anyhow::Result<Vec<(PathBuf, GridFile)>> {
+    let dir = experiments_dir();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().map(|e| e == "toml").unwrap_or(false)).collect();
+    entries.sort();
+    entries.into_iter().map(|p| load(&p).map(|g| (p, g))).collect()
+}
+
 pub fn find_target(target: &str) -> anyhow::Result<(PathBuf, GridFile)> {
     let dir = experiments_dir();
     let mut known = Vec::new();
@@ -116,5 +124,5 @@ pub fn find_target(target: &str) -> anyhow::Result<(PathBuf, GridFile)> {
         }
         known.extend(g.targets.clone());
     }
-    bail!("no experiment grid in {} provides `{target}` (known targets: {})", dir.display(), known.join(", "))
+    bail!("no experiment grid in {} provides `{target}` (known targets: all, {})", dir.display(), known.join(", "))
 }

@@ -5,6 +5,7 @@ pub mod cell;
 pub mod detector;
 pub mod figures;
 pub mod grid;
+pub mod panels;
 pub mod paper;
 pub mod run;
 pub mod slurm;

@@ -230,6 +230,24 @@ fn rayon_threads() -> usize {
 }
 
 pub fn reproduce(a: ReproduceArgs) -> anyhow::Result<()> {
+    if a.target == "all" {
+        // Every grid that has this profile, in file-name order (shared cells run once).
+        let mut failed = Vec::new();
+        for (path, g) in grid::all_grids()? {
+            if !g.profiles.contains_key(&a.profile) {
+                println!("{}: no profile `{}`, skipped", path.display(), a.profile);
+                continue;
+            }
+            if let Err(e) = reproduce(ReproduceArgs { target: g.name.clone(), ..a.clone() }) {
+                println!("{}: {e:#}", g.name);
+                failed.push(g.name.clone());
+            }
+        }
+        if !failed.is_empty() {
+            bail!("grids with failures: {}", failed.join(", "));
+        }
+        return Ok(());
+    }
     let (path, g) = grid::find_target(&a.target)?;
     let p = g.profiles.get(&a.profile).with_context(|| format!("{}: no profile `{}` (profiles: {})", path.display(), a.profile, g.profiles.keys().cloned().collect::<Vec<_>>().join(", ")))?;
     let results = a.results.clone().unwrap_or_else(|| repo::root().join("results"));

@@ -189,6 +189,14 @@ pub fn render(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir
     if let Some(p) = super::figures::maps_figure(&fdir.join("fig2.png"), cells, cell_dir)? {
         written.push(p);
     }
+    if g.targets.iter().any(|t| t == "table4") {
+        if let Some(p) = super::transfer::examples_figure(&fdir.join("fig7.png"), profile, cells, cell_dir, p.transfer_mask_iters)? {
+            written.push(p);
+        }
+    }
+    if let Some(p) = super::panels::outliers_figure(&fdir.join("fig8.png"), profile, cells, cell_dir, 3)? {
+        written.push(p);
+    }
     let mut index = format!("# Results, profile `{profile}`\n\n{}\n\n", p.description);
     for w in &written {
         let rel = w.strip_prefix(out_dir).unwrap_or(w).display().to_string();

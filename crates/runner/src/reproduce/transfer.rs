@@ -38,17 +38,37 @@ pub fn extractors(model: &str, mask_iters: usize) -> Vec<Interpreter> {
     v
 }
 
+/// What is cached per cell: mean L1 per extracting interpreter, and the maps of the first
+/// successful example (for Figure 7).
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+pub struct TransferCache {
+    pub l1: BTreeMap<String, f64>,
+    pub example: Option<Example>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Example {
+    pub image_index: usize,
+    pub adversarial_u8: Vec<u8>,
+    pub benign: BTreeMap<String, Vec<f32>>,
+    pub adversarial: BTreeMap<String, Vec<f32>>,
+}
+
 /// Mean L1 per extracting interpreter name for one cell (computed or read from its cache).
 pub fn cell_transfer(c: &Cell, dir: &Path, mask_iters: usize) -> anyhow::Result<BTreeMap<String, f64>> {
+    Ok(cell_cache(c, dir, mask_iters)?.l1)
+}
+
+fn cell_cache(c: &Cell, dir: &Path, mask_iters: usize) -> anyhow::Result<TransferCache> {
     let cache = dir.join(format!("{}.transfer.json", c.stem()));
     if let Ok(s) = std::fs::read_to_string(&cache) {
-        if let Ok(v) = serde_json::from_str::<BTreeMap<String, f64>>(&s) {
+        if let Ok(v) = serde_json::from_str::<TransferCache>(&s) {
             return Ok(v);
         }
     }
     let maps: MapsFile = serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{}.maps.json", c.stem())))?)?;
     let ok: Vec<&Entry> = maps.images.iter().filter(|e| e.success).collect();
-    let mut out = BTreeMap::new();
+    let mut out = TransferCache::default();
     if ok.is_empty() {
         write_atomic(&cache, serde_json::to_string(&out)?.as_bytes())?;
         return Ok(out);
@@ -69,7 +89,10 @@ pub fn cell_transfer(c: &Cell, dir: &Path, mask_iters: usize) -> anyhow::Result<
         let advm = tensor_io::to_vec(it.explain(&model, tensor_io::images(adv.clone(), b, 32, 32, &dev), tensor_io::labels(&targets, &dev)));
         let ml = benign.len() / b;
         let l1: f64 = (0..b).map(|j| l1_mean(&advm[j * ml..(j + 1) * ml], &benign[j * ml..(j + 1) * ml])).sum::<f64>() / b as f64;
-        out.insert(it.name().to_string(), l1);
+        out.l1.insert(it.name().to_string(), l1);
+        let ex = out.example.get_or_insert_with(|| Example { image_index: ok[0].image_index, adversarial_u8: ok[0].adversarial_u8.clone(), benign: BTreeMap::new(), adversarial: BTreeMap::new() });
+        ex.benign.insert(it.name().to_string(), benign[..ml].to_vec());
+        ex.adversarial.insert(it.name().to_string(), advm[..ml].to_vec());
     }
     write_atomic(&cache, serde_json::to_string(&out)?.as_bytes()).with_context(|| format!("caching {}", cache.display()))?;
     Ok(out)
@@ -82,4 +105,21 @@ pub fn all<'a>(cells: &'a [Cell], dir: &Path, mask_iters: usize) -> anyhow::Resu
         v.push((c, cell_transfer(c, dir, mask_iters)?));
     }
     Ok(v)
+}
+
+/// Figure 7: for each model and attacked interpreter I (PGD AdvEdge), one example: the
+/// adversarial image, then every I′'s benign map (true class) and adversarial map (target class).
+pub fn examples_figure(path: &Path, profile: &str, cells: &[Cell], dir: &Path, mask_iters: usize) -> anyhow::Result<Option<std::path::PathBuf>> {
+    use super::panels::{render_rows, Panel, Row};
+    let mut rows = Vec::new();
+    for c in cells.iter().filter(|c| c.framework == "pgd" && c.variant == advedge_attacks::Variant::AdvEdge && status(dir, c) == Status::Done) {
+        let Some(ex) = cell_cache(c, dir, mask_iters)?.example else { continue };
+        let mut panels = vec![("adversarial image".to_string(), Panel::Image(ex.adversarial_u8.clone()))];
+        for (name, bm) in &ex.benign {
+            panels.push((format!("{name} benign"), Panel::Map(bm.clone())));
+            panels.push((format!("{name} adversarial"), Panel::Map(ex.adversarial[name].clone())));
+        }
+        rows.push(Row { label: vec![c.model.clone(), format!("crafted on {}", c.interpreter.name()), "PGD AdvEdge".into(), format!("test image {}", ex.image_index)], panels });
+    }
+    render_rows(path, &format!("Figure 7: transferability, maps of every interpreter on examples crafted against one (profile {profile})"), &rows)
 }
