@@ -5,12 +5,11 @@
 //! steps without and 4 with graph (custom Adam, lr 0.01), then one AMSGrad step (lr 0.005) on
 //! w or F of 500·ℓ_int + Σ max(μ, −5) + L2 (C&W) or + 0.004·Σ L_flow (StAdv). No step search.
 //! Output: the stored best.
-use crate::edges::{edge_weights, EdgeMode};
 use crate::interp_loss::Best;
 use crate::mask_attack::{store_best, InnerMask};
-use crate::optim_attack::{cw_f, flow_loss, tanh_image, tanh_init, warp, Kind, OptimConfig};
+use crate::optim_attack::{cw_f, edge_view_factor, flow_loss, init_params, tanh_image, warp, Kind, OptimConfig};
 use crate::pgd::scale_count;
-use crate::rng::{image_rng, random_target};
+use crate::rng::random_target;
 use crate::{AttackBatch, ImageOutcome, Variant};
 use advedge_interpreters::mask::{self, MaskConfig};
 use advedge_interpreters::Interpreter;
@@ -18,7 +17,6 @@ use advedge_models::adam::Adam;
 use advedge_models::{tensor_io, Classifier};
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -69,7 +67,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
     let ad = dev.clone().autodiff();
     let mad = model.clone().to_device(&ad).freeze();
     let (b, h, w) = (batch.len(), batch.height, batch.width);
-    let (hw, n) = (h * w, batch.image_len());
+
     let k = model.fc_weight().dims()[1] as u32;
     let targets: Vec<u32> = batch.labels.iter().zip(&batch.indices).map(|(&y, &i)| random_target(cfg.seed, i as u64, y, k)).collect();
     let (t_ad, t_plain) = (tensor_io::labels(&targets, &ad), tensor_io::labels(&targets, &dev));
@@ -79,24 +77,8 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
     let m0v = tensor_io::to_vec(m0.clone());
     let s = mcfg.mask_size;
     let m0_ad = Tensor::<4>::from_data(TensorData::new(m0v.clone(), [b, 1, s, s]), &ad);
-    let mode = match variant {
-        Variant::Plain | Variant::Adv2 => EdgeMode::None,
-        Variant::AdvEdge => EdgeMode::Weighted,
-        Variant::AdvEdgePlus => EdgeMode::Binary { threshold: cfg.edge_threshold, keep_weight: true },
-    };
-    let factor: Vec<f32> = (0..b).flat_map(|i| mode.factor(&edge_weights(&x0[i * n..(i + 1) * n], h, w))).collect();
-    let e_ad = Tensor::<1>::from_data(TensorData::new(factor, [b * hw]), &ad).reshape([b, 1, h, w]);
-    let (pshape, mut p): ([usize; 4], Vec<f32>) = match cfg.kind {
-        Kind::Cw => ([b, 3, h, w], tanh_init(&x0)),
-        Kind::Stadv => {
-            let mut v = Vec::with_capacity(b * 2 * hw);
-            for &i in &batch.indices {
-                let mut r = image_rng(cfg.seed, i as u64, 3);
-                v.extend((0..2 * hw).map(|_| 0.2 * (r.gen::<f32>() - 0.5)));
-            }
-            ([b, 2, h, w], v)
-        }
-    };
+    let e_ad = edge_view_factor(variant, cfg.edge_threshold, batch, &ad);
+    let (pshape, mut p) = init_params(cfg.kind, batch, cfg.seed);
     let chunk = p.len() / b;
     let render = |pt: Tensor<4>| match cfg.kind {
         Kind::Cw => tanh_image(pt),

@@ -161,6 +161,36 @@ fn ce_per_sample(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
     -(log_softmax(logits, 1) * targets.one_hot(k).float()).sum_dim(1).reshape([b])
 }
 
+/// Per-pixel edge factor [B,1,H,W] of the phase-1 "edge view" x + E ⊙ (x̃ − x). C&W and StAdv
+/// keep W in AdvEdge+ (W·1[W>β]); spec 3.
+pub fn edge_view_factor(variant: Variant, threshold: f32, batch: &AttackBatch, ad: &Device) -> Tensor<4> {
+    let (b, h, w, n) = (batch.len(), batch.height, batch.width, batch.image_len());
+    let mode = match variant {
+        Variant::Plain | Variant::Adv2 => EdgeMode::None,
+        Variant::AdvEdge => EdgeMode::Weighted,
+        Variant::AdvEdgePlus => EdgeMode::Binary { threshold, keep_weight: true },
+    };
+    let factor: Vec<f32> = (0..b).flat_map(|i| mode.factor(&edge_weights(&batch.images[i * n..(i + 1) * n], h, w))).collect();
+    Tensor::<1>::from_data(TensorData::new(factor, [b * h * w]), ad).reshape([b, 1, h, w])
+}
+
+/// Initial parameters: C&W w0 = atanh(2x − 1); StAdv flow F ~ U(−0.1, 0.1) from each image's
+/// own stream. Returns (shape, values).
+pub fn init_params(kind: Kind, batch: &AttackBatch, seed: u64) -> ([usize; 4], Vec<f32>) {
+    let (b, h, w) = (batch.len(), batch.height, batch.width);
+    match kind {
+        Kind::Cw => ([b, 3, h, w], tanh_init(&batch.images)),
+        Kind::Stadv => {
+            let mut v = Vec::with_capacity(b * 2 * h * w);
+            for &i in &batch.indices {
+                let mut r = image_rng(seed, i as u64, 3);
+                v.extend((0..2 * h * w).map(|_| 0.2 * (r.gen::<f32>() - 0.5)));
+            }
+            ([b, 2, h, w], v)
+        }
+    }
+}
+
 /// Run C&W or StAdv against `interp` on `batch`.
 pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &OptimConfig, batch: &AttackBatch) -> Vec<ImageOutcome> {
     if let Interpreter::Mask(_) = interp {
@@ -171,7 +201,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
     let ad = dev.clone().autodiff();
     let mad = model.clone().to_device(&ad).freeze();
     let (b, h, w) = (batch.len(), batch.height, batch.width);
-    let (hw, n) = (h * w, batch.image_len());
+
     let k = model.fc_weight().dims()[1] as u32;
     let targets: Vec<u32> = batch.labels.iter().zip(&batch.indices).map(|(&y, &i)| random_target(cfg.seed, i as u64, y, k)).collect();
     let t_ad = tensor_io::labels(&targets, &ad);
@@ -182,25 +212,8 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
     let ref_classes = if interp.attack_reference_is_target() { &targets } else { &batch.labels };
     let m0 = interp.explain(model, tensor_io::images(x0.clone(), b, h, w, &dev), tensor_io::labels(ref_classes, &dev));
     let m0_ad = m0.clone().to_device(&ad);
-    // C&W and StAdv keep W in AdvEdge+ (W·1[W>β]); spec 3.
-    let mode = match variant {
-        Variant::Plain | Variant::Adv2 => EdgeMode::None,
-        Variant::AdvEdge => EdgeMode::Weighted,
-        Variant::AdvEdgePlus => EdgeMode::Binary { threshold: cfg.edge_threshold, keep_weight: true },
-    };
-    let factor: Vec<f32> = (0..b).flat_map(|i| mode.factor(&edge_weights(&x0[i * n..(i + 1) * n], h, w))).collect();
-    let e_ad = Tensor::<1>::from_data(TensorData::new(factor, [b * hw]), &ad).reshape([b, 1, h, w]);
-    let (pshape, mut p): ([usize; 4], Vec<f32>) = match cfg.kind {
-        Kind::Cw => ([b, 3, h, w], tanh_init(&x0)),
-        Kind::Stadv => {
-            let mut v = Vec::with_capacity(b * 2 * hw);
-            for &i in &batch.indices {
-                let mut r = image_rng(cfg.seed, i as u64, 3);
-                v.extend((0..2 * hw).map(|_| 0.2 * (r.gen::<f32>() - 0.5)));
-            }
-            ([b, 2, h, w], v)
-        }
-    };
+    let e_ad = edge_view_factor(variant, cfg.edge_threshold, batch, &ad);
+    let (pshape, mut p) = init_params(cfg.kind, batch, cfg.seed);
     let chunk = p.len() / b;
     let render = |pt: Tensor<4>| -> Tensor<4> {
         match cfg.kind {

@@ -7,26 +7,7 @@ use advedge_runner::reproduce::{reproduce, ReproduceArgs};
 fn detector_smoke_profile_writes_tables_5_and_6() {
     let results = std::env::temp_dir().join(format!("advedge-detector-smoke-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&results);
-    let args = ReproduceArgs {
-        target: "table5".into(),
-        profile: "smoke".into(),
-        force: false,
-        dry_run: false,
-        limit: None,
-        filter: None,
-        jobs: 1,
-        fail_fast: true,
-        results: Some(results.clone()),
-        slurm: false,
-        no_submit: false,
-        partition: None,
-        gpus_per_task: None,
-        cpus_per_task: None,
-        time: None,
-        cells_per_task: 1,
-        task_index: None,
-        no_render: false,
-    };
+    let args = ReproduceArgs::new("table5", "smoke", results.clone());
     reproduce(args).expect("detector smoke grid runs");
     let t5 = std::fs::read_to_string(results.join("smoke/tables/table5.md")).unwrap();
     assert!(t5.contains("| resnet20 | CAM × Grad | ") && t5.contains("/ 0.896 ("), "{t5}");

@@ -6,26 +6,7 @@ use advedge_runner::reproduce::{reproduce, ReproduceArgs};
 fn smoke_profile_runs_and_resumes() {
     let results = std::env::temp_dir().join(format!("advedge-smoke-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&results);
-    let args = ReproduceArgs {
-        target: "table1".into(),
-        profile: "smoke".into(),
-        force: false,
-        dry_run: false,
-        limit: None,
-        filter: Some("pgd/cam".into()),
-        jobs: 1,
-        fail_fast: true,
-        results: Some(results.clone()),
-        slurm: false,
-        no_submit: false,
-        partition: None,
-        gpus_per_task: None,
-        cpus_per_task: None,
-        time: None,
-        cells_per_task: 1,
-        task_index: None,
-        no_render: false,
-    };
+    let args = ReproduceArgs { filter: Some("pgd/cam".into()), ..ReproduceArgs::new("table1", "smoke", results.clone()) };
     reproduce(args.clone()).expect("smoke grid runs");
     let cells = results.join("smoke").join("cells");
     let csvs: Vec<_> = std::fs::read_dir(&cells).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().map(|e| e == "csv").unwrap_or(false)).collect();

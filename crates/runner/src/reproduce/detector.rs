@@ -41,18 +41,7 @@ pub fn combos() -> (Vec<[&'static str; 2]>, Vec<[&'static str; 3]>) {
     (pairs, triples)
 }
 
-#[derive(Deserialize)]
-struct MapsFile {
-    images: Vec<Entry>,
-}
-#[derive(Deserialize)]
-struct Entry {
-    image_index: usize,
-    label: u32,
-    target: u32,
-    success: bool,
-    adversarial_u8: Vec<u8>,
-}
+use super::figures::{MapsEntry as Entry, MapsFile};
 
 /// Per extracting interpreter: (source indices, benign maps, adversarial maps) of a cell's
 /// successful examples.

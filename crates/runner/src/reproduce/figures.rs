@@ -116,6 +116,7 @@ pub fn distribution_figure(path: &Path, title: &str, column: &str, ylabel: &str,
     Ok(Some(path.to_path_buf()))
 }
 
+/// A cell's `<stem>.maps.json`, as read back by figures, Table IV and the detector.
 #[derive(serde::Deserialize)]
 pub(super) struct MapsFile {
     pub map_hw: [usize; 2],
@@ -124,6 +125,8 @@ pub(super) struct MapsFile {
 #[derive(serde::Deserialize)]
 pub(super) struct MapsEntry {
     pub image_index: usize,
+    pub label: u32,
+    pub target: u32,
     pub success: bool,
     pub benign_map: Vec<f32>,
     pub adversarial_map: Vec<f32>,

@@ -68,6 +68,33 @@ pub struct ReproduceArgs {
     pub no_render: bool,
 }
 
+impl ReproduceArgs {
+    /// The command-line defaults for `target` and `profile`, results in `results` (for tests and
+    /// programmatic use).
+    pub fn new(target: &str, profile: &str, results: PathBuf) -> Self {
+        ReproduceArgs {
+            target: target.into(),
+            profile: profile.into(),
+            force: false,
+            dry_run: false,
+            limit: None,
+            filter: None,
+            jobs: 1,
+            fail_fast: true,
+            results: Some(results),
+            slurm: false,
+            no_submit: false,
+            partition: None,
+            gpus_per_task: None,
+            cpus_per_task: None,
+            time: None,
+            cells_per_task: 1,
+            task_index: None,
+            no_render: false,
+        }
+    }
+}
+
 pub fn profile_dir(results: &Path, profile: &str) -> PathBuf {
     results.join(profile)
 }

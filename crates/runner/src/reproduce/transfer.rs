@@ -16,18 +16,7 @@ use burn::tensor::Device;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-#[derive(serde::Deserialize)]
-struct MapsFile {
-    images: Vec<Entry>,
-}
-#[derive(serde::Deserialize)]
-struct Entry {
-    image_index: usize,
-    label: u32,
-    target: u32,
-    success: bool,
-    adversarial_u8: Vec<u8>,
-}
+use super::figures::{MapsEntry as Entry, MapsFile};
 
 /// The extracting interpreters of Table IV for `model` (RTS only if it has a trained network).
 pub fn extractors(model: &str, mask_iters: usize) -> Vec<Interpreter> {
