@@ -2,7 +2,8 @@
 //! C&W optimises w with x̃ = (tanh w + 1)/2; StAdv optimises a per-pixel flow F and warps x.
 //! Both: Adam (lr 0.01, AMSGrad), phase 1 on the edge view x̂ = x + E ⊙ (x̃ - x), phase 2 on the
 //! unweighted x̃ with a new Adam (and a new one per stage for Grad), Grad keeps the best point
-//! with p_t > 0.75 every 10 steps, CAM returns the final iterate.
+//! with p_t > 0.75 every 10 steps, CAM and RTS return the final iterate; MASK runs the
+//! bi-level loop of `mask_optim`.
 use advedge_models::adam::Adam;
 use crate::edges::{edge_weights, EdgeMode};
 use crate::interp_loss::{per_sample_int, selects_best, update_best, Best};

@@ -1,8 +1,8 @@
 //! PGD framework (spec 5.1, 5.2): L-inf ball, signed steps, no random start, two phases.
 //! Phase 1 (warm-up) is classification only and is where AdvEdge/AdvEdge+ weight the step by
 //! the edge factor; phase 2 adds the interpretation loss under a schedule of weights c.
-//! Interpreters covered: CAM (final iterate) and Grad (explicit second-order graph, best point
-//! with p_t > 0.8 selected every few steps).
+//! Interpreters: CAM and RTS (final iterate), Grad (explicit second-order graph, best point
+//! with p_t > 0.8 selected every few steps); MASK runs the bi-level loop of `mask_attack`.
 //!
 //! Deviation: the Grad attack differentiates the saliency w.r.t. the [0,1] input x, not w.r.t.
 //! N(x) as the authors' code does (spec 2.1 ⚠): a per-channel 1/std factor before the channel max.
