@@ -9,8 +9,8 @@ use advedge_interpreters::Interpreter;
 use advedge_models::{tensor_io, ModelCard};
 use burn::tensor::Device;
 
-#[test]
-fn pgd_mask_runs_and_returns_quantised_successes() {
+/// The committed ResNet-20 and two real CIFAR-10 test images.
+fn resnet20_and_two_images() -> (advedge_models::Classifier, AttackBatch) {
     let card_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/weights/resnet20.toml");
     let card = ModelCard::load(&card_path).unwrap();
     let m = tensor_io::load_weights(&card.architecture, &card.weights_path(&card_path), &Device::flex()).unwrap();
@@ -21,6 +21,12 @@ fn pgd_mask_runs_and_returns_quantised_successes() {
     let ds = advedge_data::Dataset::decode(pick, &advedge_data::DecodeOptions { resize: advedge_data::Resize::Exact(32, 32), skip_bad: false }).unwrap();
     let (images, labels) = ds.batch_f32(&[0, 1]);
     let batch = AttackBatch { images, labels, indices: idx.to_vec(), height: 32, width: 32 };
+    (m, batch)
+}
+
+#[test]
+fn pgd_mask_runs_and_returns_quantised_successes() {
+    let (m, batch) = resnet20_and_two_images();
     let interp = Interpreter::Mask(MaskConfig { iters: 20, ..MaskConfig::v1_cifar() });
     let mut successes = 0;
     // ADV2 is the AdvEdge code path with W = 1.
@@ -54,16 +60,7 @@ fn pgd_mask_runs_and_returns_quantised_successes() {
 #[test]
 fn cw_and_stadv_mask_run_and_store_quantised_successes() {
     use advedge_attacks::optim_attack::{run as run_optim, Kind, OptimConfig};
-    let card_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/weights/resnet20.toml");
-    let card = ModelCard::load(&card_path).unwrap();
-    let m = tensor_io::load_weights(&card.architecture, &card.weights_path(&card_path), &Device::flex()).unwrap();
-    let root = advedge_data::resolve_data_root("cifar10").unwrap();
-    let entries = advedge_data::list_image_folder(&root.join("cifar10"), "test").unwrap();
-    let idx = [10usize, 5005];
-    let pick: Vec<_> = idx.iter().map(|&i| entries[i].clone()).collect();
-    let ds = advedge_data::Dataset::decode(pick, &advedge_data::DecodeOptions { resize: advedge_data::Resize::Exact(32, 32), skip_bad: false }).unwrap();
-    let (images, labels) = ds.batch_f32(&[0, 1]);
-    let batch = AttackBatch { images, labels, indices: idx.to_vec(), height: 32, width: 32 };
+    let (m, batch) = resnet20_and_two_images();
     let interp = Interpreter::Mask(MaskConfig { iters: 20, ..MaskConfig::v2_cifar() });
     let mut successes = 0;
     for kind in [Kind::Cw, Kind::Stadv] {
