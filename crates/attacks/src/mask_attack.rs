@@ -14,7 +14,7 @@ use crate::edges::edge_weights;
 use crate::interp_loss::Best;
 use crate::losses::{margin_sum, smoothed_ce_sum, target_probs};
 use crate::pgd::{scale_count, signed_step, PgdConfig};
-use crate::rng::{image_rng, random_target};
+use crate::rng::image_rng;
 use crate::{AttackBatch, ImageOutcome, Variant};
 use advedge_interpreters::mask::{self, MaskConfig};
 use advedge_interpreters::Interpreter;
@@ -193,7 +193,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
     let (b, h, w) = (batch.len(), batch.height, batch.width);
     let (hw, n) = (h * w, batch.image_len());
     let k = model.fc_weight().dims()[1] as u32;
-    let targets: Vec<u32> = batch.labels.iter().zip(&batch.indices).map(|(&y, &i)| random_target(cfg.seed, i as u64, y, k)).collect();
+    let targets: Vec<u32> = crate::rng::batch_targets(cfg.seed, &batch.labels, &batch.indices, k);
     let (t_ad, t_plain) = (tensor_io::labels(&targets, &ad), tensor_io::labels(&targets, &dev));
     let x0 = batch.images.clone();
     let img = |v: &[f32], d: &Device| tensor_io::images(v.to_vec(), b, h, w, d);

@@ -9,7 +9,6 @@ use crate::interp_loss::Best;
 use crate::mask_attack::{store_best, InnerMask};
 use crate::optim_attack::{cw_f, edge_view_factor, flow_loss, init_params, tanh_image, warp, Kind, OptimConfig};
 use crate::pgd::scale_count;
-use crate::rng::random_target;
 use crate::{AttackBatch, ImageOutcome, Variant};
 use advedge_interpreters::mask::{self, MaskConfig};
 use advedge_interpreters::Interpreter;
@@ -67,9 +66,8 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
     let ad = dev.clone().autodiff();
     let mad = model.clone().to_device(&ad).freeze();
     let (b, h, w) = (batch.len(), batch.height, batch.width);
-
     let k = model.fc_weight().dims()[1] as u32;
-    let targets: Vec<u32> = batch.labels.iter().zip(&batch.indices).map(|(&y, &i)| random_target(cfg.seed, i as u64, y, k)).collect();
+    let targets: Vec<u32> = crate::rng::batch_targets(cfg.seed, &batch.labels, &batch.indices, k);
     let (t_ad, t_plain) = (tensor_io::labels(&targets, &ad), tensor_io::labels(&targets, &dev));
     let x0 = batch.images.clone();
     let x0_ad = tensor_io::images(x0.clone(), b, h, w, &ad);

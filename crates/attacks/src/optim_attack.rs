@@ -9,7 +9,7 @@ use crate::edges::{edge_weights, EdgeMode};
 use crate::interp_loss::{per_sample_int, selects_best, update_best, Best};
 use crate::losses::{ce_sum, smoothed_per_sample, target_probs, ClsLoss, EncoderTerm};
 use crate::pgd::{scale_count, Schedule};
-use crate::rng::{image_rng, random_target};
+use crate::rng::image_rng;
 use crate::{AttackBatch, EdgeScope, ImageOutcome, Variant};
 use advedge_interpreters::Interpreter;
 use advedge_models::{tensor_io, Classifier};
@@ -202,9 +202,8 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
     let ad = dev.clone().autodiff();
     let mad = model.clone().to_device(&ad).freeze();
     let (b, h, w) = (batch.len(), batch.height, batch.width);
-
     let k = model.fc_weight().dims()[1] as u32;
-    let targets: Vec<u32> = batch.labels.iter().zip(&batch.indices).map(|(&y, &i)| random_target(cfg.seed, i as u64, y, k)).collect();
+    let targets: Vec<u32> = crate::rng::batch_targets(cfg.seed, &batch.labels, &batch.indices, k);
     let t_ad = tensor_io::labels(&targets, &ad);
     let t_plain = tensor_io::labels(&targets, &dev);
     let x0 = batch.images.clone();

@@ -8,7 +8,7 @@
 //! N(x) as the authors' code does (spec 2.1 ⚠): a per-channel 1/std factor before the channel max.
 use crate::edges::edge_weights;
 use crate::losses::{ce_sum, smoothed_ce_sum, target_probs, EncoderTerm};
-use crate::rng::{image_rng, random_target};
+use crate::rng::image_rng;
 use crate::{AttackBatch, EdgeScope, ImageOutcome, Variant};
 use crate::interp_loss::{logits_and_int, selects_best, update_best, Best};
 use advedge_interpreters::Interpreter;
@@ -241,7 +241,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
     let ctx = Ctx { mad: model.clone().to_device(&ad).freeze(), dev: dev.clone(), ad: ad.clone(), b: batch.len(), h: batch.height, w: batch.width };
     let (b, hw, n) = (batch.len(), batch.height * batch.width, batch.image_len());
     let k = model.fc_weight().dims()[1] as u32;
-    let targets: Vec<u32> = batch.labels.iter().zip(&batch.indices).map(|(&y, &i)| random_target(cfg.seed, i as u64, y, k)).collect();
+    let targets: Vec<u32> = crate::rng::batch_targets(cfg.seed, &batch.labels, &batch.indices, k);
     let t_ad = tensor_io::labels(&targets, &ad);
     let t_plain = tensor_io::labels(&targets, &dev);
     let x0 = batch.images.clone();

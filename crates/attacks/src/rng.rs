@@ -17,3 +17,8 @@ pub fn random_target(seed: u64, image_index: u64, label: u32, num_classes: u32) 
     let u = image_rng(seed, image_index, 1).gen_range(1..num_classes);
     (label + u) % num_classes
 }
+
+/// [`random_target`] for every image of a batch (labels and dataset indices side by side).
+pub fn batch_targets(seed: u64, labels: &[u32], indices: &[usize], num_classes: u32) -> Vec<u32> {
+    labels.iter().zip(indices).map(|(&y, &i)| random_target(seed, i as u64, y, num_classes)).collect()
+}
