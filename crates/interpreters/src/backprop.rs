@@ -4,10 +4,13 @@
 //! per layer type with `layers::*`. With `ReluDeriv::Exact` the result equals autodiff's input
 //! gradient; with `ReluDeriv::Soft` it is the attack's smoothed saliency, whose own gradient is
 //! one ordinary `backward()` away (this is how the Grad attack gets second derivatives).
-use crate::layers::{bn_backward, bn_forward, conv_backward, conv_forward, gap_backward, pool2_backward, ReluDeriv};
+use crate::layers::{
+    bn_backward, bn_forward, conv_backward, conv_forward, gap_backward, maxpool_backward, maxpool_forward, pool2_backward, ReluDeriv,
+};
 use advedge_models::classifier::Net;
 use advedge_models::densenet::{pool2, DenseNetBc};
 use advedge_models::resnet::{BasicBlock, CifarResNet};
+use advedge_models::tv_resnet::{stem_pool_options, Bottleneck, TvResNet};
 use advedge_models::Classifier;
 use burn::tensor::activation::{relu, softmax};
 use burn::tensor::{Int, Tensor};
@@ -80,9 +83,72 @@ fn resnet_input_grad(m: &CifarResNet, xn: Tensor<4>, classes: Tensor<1, Int>, d:
     (logits, conv_backward(&m.conv1, g, x_hw))
 }
 
+struct BottleneckTape {
+    x_hw: [usize; 2],
+    z1: Tensor<4>,
+    z2: Tensor<4>,
+    zout: Tensor<4>,
+}
+
+fn bottleneck_forward(b: &Bottleneck, x: Tensor<4>) -> (Tensor<4>, BottleneckTape) {
+    let x_hw = hw(&x);
+    let z1 = bn_forward(&b.bn1, conv_forward(&b.conv1, x.clone()));
+    let z2 = bn_forward(&b.bn2, conv_forward(&b.conv2, relu(z1.clone())));
+    let main = bn_forward(&b.bn3, conv_forward(&b.conv3, relu(z2.clone())));
+    let short = match &b.downsample {
+        Some(d) => bn_forward(&d.bn, conv_forward(&d.conv, x)),
+        None => x,
+    };
+    let zout = main + short;
+    (relu(zout.clone()), BottleneckTape { x_hw, z1, z2, zout })
+}
+
+fn bottleneck_backward(b: &Bottleneck, t: BottleneckTape, g: Tensor<4>, d: ReluDeriv) -> Tensor<4> {
+    let gz = d.apply(t.zout, g);
+    let ga2 = conv_backward(&b.conv3, bn_backward(&b.bn3, gz.clone()), hw(&t.z2));
+    let ga1 = conv_backward(&b.conv2, bn_backward(&b.bn2, d.apply(t.z2, ga2)), hw(&t.z1));
+    let gx = conv_backward(&b.conv1, bn_backward(&b.bn1, d.apply(t.z1, ga1)), t.x_hw);
+    let gs = match &b.downsample {
+        Some(ds) => conv_backward(&ds.conv, bn_backward(&ds.bn, gz), t.x_hw),
+        None => gz,
+    };
+    gx + gs
+}
+
+fn tv_resnet_input_grad(m: &TvResNet, xn: Tensor<4>, classes: Tensor<1, Int>, d: ReluDeriv) -> (Tensor<2>, Tensor<4>) {
+    let x_hw = hw(&xn);
+    let z0 = bn_forward(&m.bn1, conv_forward(&m.conv1, xn));
+    let z0_hw = hw(&z0);
+    let (mut h, pool_idx) = maxpool_forward(relu(z0.clone()), stem_pool_options());
+    let mut tapes = Vec::new();
+    for blk in m.stages.iter().flatten() {
+        let (out, t) = bottleneck_forward(blk, h);
+        h = out;
+        tapes.push(t);
+    }
+    let last_hw = hw(&h);
+    let logits = m.fc.forward(h.mean_dim(3).mean_dim(2).flatten::<2>(1, 3));
+    let gp = ce_logit_grad(logits.clone(), classes).matmul(m.fc.weight.val().transpose());
+    let mut g = gap_backward(gp, last_hw);
+    let blocks: Vec<&Bottleneck> = m.stages.iter().flatten().collect();
+    for (blk, t) in blocks.into_iter().zip(tapes).rev() {
+        g = bottleneck_backward(blk, t, g, d);
+    }
+    let g = maxpool_backward(g, pool_idx, z0_hw);
+    let g = bn_backward(&m.bn1, d.apply(z0, g));
+    (logits, conv_backward(&m.conv1, g, x_hw))
+}
+
 fn densenet_input_grad(m: &DenseNetBc, xn: Tensor<4>, classes: Tensor<1, Int>, d: ReluDeriv) -> (Tensor<2>, Tensor<4>) {
     let x_hw = hw(&xn);
     let mut h = conv_forward(&m.conv1, xn);
+    // ImageNet stem: norm0, ReLU, 3x3/2 max pool (pre-activation and argmax kept for backward).
+    let stem = m.norm0.as_ref().map(|bn| {
+        let z0 = bn_forward(bn, h.clone());
+        let (pooled, idx) = maxpool_forward(relu(z0.clone()), stem_pool_options());
+        h = pooled;
+        (z0, idx)
+    });
     // Per block: for each layer (channels before it, z1, z2); per transition: (z, in_hw).
     let mut layer_tapes: Vec<Vec<(usize, Tensor<4>, Tensor<4>)>> = Vec::new();
     let mut trans_tapes: Vec<(Tensor<4>, [usize; 2])> = Vec::new();
@@ -131,6 +197,10 @@ fn densenet_input_grad(m: &DenseNetBc, xn: Tensor<4>, classes: Tensor<1, Int>, d
             g = g_old + bn_backward(&l.bn1, d.apply(z1, ga1));
         }
     }
+    if let (Some(bn), Some((z0, idx))) = (&m.norm0, stem) {
+        let z0_hw = hw(&z0);
+        g = bn_backward(bn, d.apply(z0, maxpool_backward(g, idx, z0_hw)));
+    }
     (logits, conv_backward(&m.conv1, g, x_hw))
 }
 
@@ -142,6 +212,7 @@ pub fn input_gradient(model: &Classifier, x: Tensor<4>, classes: Tensor<1, Int>,
     let (logits, gn) = match &model.net {
         Net::Resnet(m) => resnet_input_grad(m, xn, classes, d),
         Net::Densenet(m) => densenet_input_grad(m, xn, classes, d),
+        Net::TvResnet(m) => tv_resnet_input_grad(m, xn, classes, d),
     };
     // Chain rule through the normalisation layer: dN/dx = 1/std per channel.
     (logits, gn * model.norm.inv_std(&dev))

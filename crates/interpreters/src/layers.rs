@@ -8,7 +8,9 @@ use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::module::{conv2d, conv_transpose2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
-use burn::tensor::Tensor;
+use burn::tensor::module::max_pool2d_with_indices;
+use burn::tensor::ops::MaxPoolOptions;
+use burn::tensor::{Int, IndexingUpdateOp, Tensor};
 
 /// Which derivative the ReLU layers use in the backward graph.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -99,4 +101,20 @@ pub fn gap_backward(g: Tensor<2>, hw: [usize; 2]) -> Tensor<4> {
 pub fn pool2_backward(g: Tensor<4>) -> Tensor<4> {
     let [b, c, h, w] = g.dims();
     (g / 4.0).reshape([b, c, h, 1, w, 1]).expand([b, c, h, 2, w, 2]).reshape([b, c, 2 * h, 2 * w])
+}
+
+/// Max pooling that also returns the argmax positions (flat `h*w` indices into each input plane).
+pub fn maxpool_forward(x: Tensor<4>, opts: MaxPoolOptions<2>) -> (Tensor<4>, Tensor<4, Int>) {
+    max_pool2d_with_indices(x, opts)
+}
+
+/// Input gradient of max pooling: each output gradient goes to its window's argmax (summed where
+/// windows overlap), written as a scatter-add so it stays differentiable in `g`. The argmax
+/// positions are piecewise constant in the input, so no gradient flows through them.
+pub fn maxpool_backward(g: Tensor<4>, indices: Tensor<4, Int>, in_hw: [usize; 2]) -> Tensor<4> {
+    let [b, c, oh, ow] = g.dims();
+    let zeros = Tensor::<3>::zeros([b, c, in_hw[0] * in_hw[1]], &g.device());
+    zeros
+        .scatter(2, indices.reshape([b, c, oh * ow]), g.reshape([b, c, oh * ow]), IndexingUpdateOp::Add)
+        .reshape([b, c, in_hw[0], in_hw[1]])
 }

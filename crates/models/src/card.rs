@@ -15,29 +15,45 @@ pub struct EpochLog {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// Cards of weights trained elsewhere (torchvision `.pth` files) need only `name`, `description`,
+/// `architecture`, `dataset` and `weights_file`; the training fields then stay at zero.
 pub struct ModelCard {
     pub name: String,
     pub description: String,
     pub architecture: ArchConfig,
+    #[serde(default)]
     pub parameters: usize,
     pub dataset: String,
+    #[serde(default)]
     pub epochs: usize,
+    #[serde(default)]
     pub batch_size: usize,
+    #[serde(default)]
     pub lr_max: f64,
+    #[serde(default)]
     pub weight_decay: f64,
+    #[serde(default)]
     pub schedule: String,
+    #[serde(default)]
     pub augmentation: String,
+    #[serde(default)]
     pub seed: u64,
+    #[serde(default)]
     pub git_commit: String,
+    #[serde(default)]
     pub backend: String,
+    #[serde(default)]
     pub train_seconds: f64,
+    #[serde(default)]
     pub test_images: usize,
+    #[serde(default)]
     pub test_accuracy: f64,
     pub weights_file: String,
     /// When the run was warm-started from another card's weights: that card's name, git commit,
     /// epochs and accuracy. `epochs`, `train_seconds` and `history` then cover both runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warm_start: Option<String>,
+    #[serde(default)]
     pub history: Vec<EpochLog>,
 }
 

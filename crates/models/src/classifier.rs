@@ -3,6 +3,7 @@
 use crate::densenet::DenseNetBc;
 use crate::normalize::Normalize;
 use crate::resnet::CifarResNet;
+use crate::tv_resnet::TvResNet;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -15,29 +16,56 @@ pub enum ArchConfig {
     Resnet { depth: usize, width: usize, num_classes: usize },
     /// DenseNet-BC, depth 6n+4, growth rate k.
     Densenet { depth: usize, growth: usize, num_classes: usize },
+    /// torchvision ImageNet ResNet with bottlenecks (ResNet-50: layers [3,4,6,3], width 64).
+    TvResnet { layers: Vec<usize>, width: usize, num_classes: usize },
+    /// torchvision ImageNet DenseNet (DenseNet-169: blocks [6,12,32,32], growth 32, init 64).
+    TvDensenet { blocks: Vec<usize>, growth: usize, init_features: usize, num_classes: usize },
 }
 
 impl ArchConfig {
     pub fn init(&self, device: &Device) -> Classifier {
-        let norm = Normalize::cifar10();
-        match *self {
-            ArchConfig::Resnet { depth, width, num_classes } => {
-                Classifier { norm, net: Net::Resnet(CifarResNet::new(depth, width, num_classes, device)) }
+        let net = match self {
+            ArchConfig::Resnet { depth, width, num_classes } => Net::Resnet(CifarResNet::new(*depth, *width, *num_classes, device)),
+            ArchConfig::Densenet { depth, growth, num_classes } => Net::Densenet(DenseNetBc::new(*depth, *growth, *num_classes, device)),
+            ArchConfig::TvResnet { layers, width, num_classes } => Net::TvResnet(TvResNet::new(layers, *width, *num_classes, device)),
+            ArchConfig::TvDensenet { blocks, growth, init_features, num_classes } => {
+                Net::Densenet(DenseNetBc::imagenet(blocks, *growth, *init_features, *num_classes, device))
             }
-            ArchConfig::Densenet { depth, growth, num_classes } => {
-                Classifier { norm, net: Net::Densenet(DenseNetBc::new(depth, growth, num_classes, device)) }
-            }
+        };
+        Classifier { norm: self.normalize(), net }
+    }
+    /// The ImageNet architectures take ImageNet statistics, the CIFAR ones CIFAR-10's.
+    pub fn normalize(&self) -> Normalize {
+        match self {
+            ArchConfig::Resnet { .. } | ArchConfig::Densenet { .. } => Normalize::cifar10(),
+            ArchConfig::TvResnet { .. } | ArchConfig::TvDensenet { .. } => Normalize::imagenet(),
         }
     }
+    /// True for the torchvision architectures (ImageNet input, `.pth` weights).
+    pub fn is_torchvision(&self) -> bool {
+        matches!(self, ArchConfig::TvResnet { .. } | ArchConfig::TvDensenet { .. })
+    }
     pub fn num_classes(&self) -> usize {
-        match *self {
-            ArchConfig::Resnet { num_classes, .. } | ArchConfig::Densenet { num_classes, .. } => num_classes,
+        match self {
+            ArchConfig::Resnet { num_classes, .. }
+            | ArchConfig::Densenet { num_classes, .. }
+            | ArchConfig::TvResnet { num_classes, .. }
+            | ArchConfig::TvDensenet { num_classes, .. } => *num_classes,
         }
     }
     pub fn describe(&self) -> String {
-        match *self {
+        match self {
             ArchConfig::Resnet { depth, width, .. } => format!("ResNet-{depth} (CIFAR, width {width})"),
             ArchConfig::Densenet { depth, growth, .. } => format!("DenseNet-BC-{depth} (k={growth})"),
+            ArchConfig::TvResnet { layers, width, .. } => {
+                let depth = 2 + 3 * layers.iter().sum::<usize>();
+                format!("ResNet-{depth} (torchvision, layers {layers:?}, width {width})")
+            }
+            ArchConfig::TvDensenet { blocks, growth, .. } => {
+                // Two convs per dense layer, the stem, one conv per transition, the classifier.
+                let depth = 2 * blocks.iter().sum::<usize>() + blocks.len() + 1;
+                format!("DenseNet-{depth} (torchvision, blocks {blocks:?}, k={growth})")
+            }
         }
     }
 }
@@ -45,7 +73,9 @@ impl ArchConfig {
 #[derive(Module, Debug)]
 pub enum Net {
     Resnet(CifarResNet),
+    /// CIFAR DenseNet-BC and torchvision's ImageNet DenseNet (same module, different stem).
     Densenet(DenseNetBc),
+    TvResnet(TvResNet),
 }
 
 /// A classifier on [0,1] images: normalisation, then the network.
@@ -73,6 +103,7 @@ impl Classifier {
         let (logits, last, scales) = match &self.net {
             Net::Resnet(m) => m.forward_features(z),
             Net::Densenet(m) => m.forward_features(z),
+            Net::TvResnet(m) => m.forward_features(z),
         };
         Features { logits, last, scales }
     }
@@ -81,6 +112,7 @@ impl Classifier {
         match &self.net {
             Net::Resnet(m) => m.fc.weight.val(),
             Net::Densenet(m) => m.fc.weight.val(),
+            Net::TvResnet(m) => m.fc.weight.val(),
         }
     }
 }

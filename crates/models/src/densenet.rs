@@ -2,7 +2,12 @@
 //! bottleneck layers (BN-ReLU-1x1 conv to 4k, BN-ReLU-3x3 conv to k, concatenated), transitions
 //! with compression 0.5 and 2x2 average pooling, then BN-ReLU, global average pooling, linear.
 //! Depth L gives n = (L-4)/6 layers per block.
+//!
+//! The same module is torchvision's ImageNet DenseNet (DenseNet-169: k = 32, blocks [6, 12, 32, 32],
+//! 64 stem channels) when built by [`DenseNetBc::imagenet`]: a 7x7/2 stem conv, `norm0`, ReLU and a
+//! 3x3/2 max pool, then four blocks. Layer and key names map onto torchvision's in `torchvision`.
 use crate::resnet::{conv1x1, conv3x3};
+use crate::tv_resnet::{stem_conv, stem_pool};
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
@@ -47,6 +52,8 @@ impl Transition {
 #[derive(Module, Debug)]
 pub struct DenseNetBc {
     pub conv1: Conv2d,
+    /// ImageNet stem only: BN after the 7x7 conv (followed by ReLU and the max pool).
+    pub norm0: Option<BatchNorm>,
     pub blocks: Vec<Vec<DenseLayer>>,
     pub transitions: Vec<Transition>,
     pub bn_final: BatchNorm,
@@ -57,11 +64,22 @@ impl DenseNetBc {
     pub fn new(depth: usize, growth: usize, num_classes: usize, device: &Device) -> Self {
         assert!(depth >= 10 && (depth - 4) % 6 == 0, "DenseNet-BC depth must be 6n+4, got {depth}");
         let n = (depth - 4) / 6;
-        let mut c = 2 * growth;
-        let conv1 = conv3x3(3, c, 1, device);
+        let conv1 = conv3x3(3, 2 * growth, 1, device);
+        Self::build(conv1, None, &[n; 3], growth, num_classes, device)
+    }
+
+    /// torchvision's ImageNet DenseNet (`torchvision.models.DenseNet(growth, blocks, init_features)`,
+    /// bn_size 4, no dropout).
+    pub fn imagenet(blocks: &[usize], growth: usize, init_features: usize, num_classes: usize, device: &Device) -> Self {
+        let norm0 = Some(BatchNormConfig::new(init_features).init(device));
+        Self::build(stem_conv(init_features, device), norm0, blocks, growth, num_classes, device)
+    }
+
+    fn build(conv1: Conv2d, norm0: Option<BatchNorm>, sizes: &[usize], growth: usize, num_classes: usize, device: &Device) -> Self {
+        let mut c = conv1.weight.dims()[0];
         let mut blocks = Vec::new();
         let mut transitions = Vec::new();
-        for b in 0..3 {
+        for (b, &n) in sizes.iter().enumerate() {
             let mut layers = Vec::new();
             for _ in 0..n {
                 layers.push(DenseLayer {
@@ -73,7 +91,7 @@ impl DenseNetBc {
                 c += growth;
             }
             blocks.push(layers);
-            if b < 2 {
+            if b + 1 < sizes.len() {
                 let out = c / 2;
                 transitions.push(Transition { bn: BatchNormConfig::new(c).init(device), conv: conv1x1(c, out, 1, device) });
                 c = out;
@@ -81,6 +99,7 @@ impl DenseNetBc {
         }
         Self {
             conv1,
+            norm0,
             blocks,
             transitions,
             bn_final: BatchNormConfig::new(c).init(device),
@@ -92,13 +111,19 @@ impl DenseNetBc {
     /// BN-ReLU, scales = stem output and each block's output).
     pub fn forward_features(&self, x: Tensor<4>) -> (Tensor<2>, Tensor<4>, Vec<Tensor<4>>) {
         let mut h = self.conv1.forward(x);
+        if let Some(bn) = &self.norm0 {
+            h = relu(bn.forward(h));
+        }
         let mut scales = vec![h.clone()];
+        if self.norm0.is_some() {
+            h = stem_pool(h);
+        }
         for (b, layers) in self.blocks.iter().enumerate() {
             for l in layers {
                 let new = l.forward(h.clone());
                 h = Tensor::cat(vec![h, new], 1);
             }
-            if b < 2 {
+            if b < self.transitions.len() {
                 scales.push(h.clone());
                 h = self.transitions[b].forward(h);
             }

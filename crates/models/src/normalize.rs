@@ -23,6 +23,9 @@ impl Normalize {
     pub fn cifar10() -> Self {
         Self::new(CIFAR10_MEAN, CIFAR10_STD)
     }
+    pub fn imagenet() -> Self {
+        Self::new(IMAGENET_MEAN, IMAGENET_STD)
+    }
     pub fn std(&self) -> [f32; 3] {
         self.std
     }

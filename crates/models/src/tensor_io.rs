@@ -36,6 +36,7 @@ pub fn save_weights(model: &Classifier, path: &Path) -> Result<(), ModelError> {
 }
 
 /// Build the architecture and load its weights for inference; every tensor must be present.
+/// torchvision state dicts (`.pth`) go through [`crate::torchvision::load_into`].
 pub fn load_weights(arch: &ArchConfig, path: &Path, device: &Device) -> Result<Classifier, ModelError> {
     // Loaded models are for inference: turn the training flags off (batch norm would otherwise
     // take batch statistics as soon as its input lives on an autodiff device).
@@ -49,6 +50,10 @@ pub fn load_weights_trainable(arch: &ArchConfig, path: &Path, device: &Device) -
         return Err(ModelError::Weights { path: path.to_path_buf(), reason: "file not found".into() });
     }
     let mut model = arch.init(device);
+    if crate::torchvision::is_torchvision_file(arch, path) {
+        crate::torchvision::load_into(&mut model, arch, path)?;
+        return Ok(model);
+    }
     let mut store = SafetensorsStore::from_file(path);
     let res = model
         .load_from(&mut store)
@@ -90,4 +95,24 @@ pub fn load_checkpoint(arch: &ArchConfig, path: &Path, device: &Device) -> Resul
     let mut model = arch.init(device);
     load_checkpoint_into(&mut model, path)?;
     Ok(model)
+}
+
+/// Every tensor of a safetensors file as (shape, values converted to f32): reference fixtures
+/// written by the `tools/` scripts (float32 and int64 tensors).
+pub fn read_tensors(path: &Path) -> Result<std::collections::BTreeMap<String, (Vec<usize>, Vec<f32>)>, ModelError> {
+    use safetensors::{Dtype, SafeTensors};
+    let bad = |reason: String| ModelError::Weights { path: path.to_path_buf(), reason };
+    let bytes = std::fs::read(path).map_err(|e| ModelError::Io { path: path.to_path_buf(), source: e })?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
+    let mut out = std::collections::BTreeMap::new();
+    for (name, view) in st.tensors() {
+        let data = view.data();
+        let values: Vec<f32> = match view.dtype() {
+            Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+            Dtype::I64 => data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")) as f32).collect(),
+            other => return Err(bad(format!("tensor `{name}` has dtype {other:?}; expected F32 or I64"))),
+        };
+        out.insert(name, (view.shape().to_vec(), values));
+    }
+    Ok(out)
 }
