@@ -58,3 +58,29 @@ fn resnet_explicit_equals_autodiff() {
 fn densenet_explicit_equals_autodiff() {
     check(ArchConfig::Densenet { depth: 10, growth: 4, num_classes: 10 });
 }
+
+/// Independent reference: torch autograd's d(sum_b CE)/dx on torchvision's own classes (tiny
+/// ResNet with bottlenecks; tiny DenseNet), from `tools/make_torchvision_fixtures.py`.
+fn check_torchvision(arch: ArchConfig, name: &str) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/fixtures/torchvision");
+    let dev = Device::flex();
+    let m = tensor_io::load_weights(&arch, &dir.join(format!("{name}.pth")), &dev).expect("weights");
+    let t = tensor_io::read_tensors(&dir.join(format!("{name}.io.safetensors"))).expect("fixture");
+    let (shape, x) = t["input"].clone();
+    let classes: Vec<u32> = t["classes"].1.iter().map(|&c| c as u32).collect();
+    let x = tensor_io::images(x, shape[0], shape[2], shape[3], &dev);
+    let (_, g) = input_gradient(&m, x, tensor_io::labels(&classes, &dev), ReluDeriv::Exact);
+    let rel = relative(&tensor_io::to_vec(g), &t["input_grad"].1);
+    eprintln!("{name}: explicit vs torch autograd relative error {rel:.2e}");
+    assert!(rel <= 1e-4, "{name}: relative error {rel}");
+}
+
+#[test]
+fn torchvision_resnet_explicit_equals_torch() {
+    check_torchvision(ArchConfig::TvResnet { layers: vec![1, 2, 1, 1], width: 8, num_classes: 10 }, "tiny_resnet");
+}
+
+#[test]
+fn torchvision_densenet_explicit_equals_torch() {
+    check_torchvision(ArchConfig::TvDensenet { blocks: vec![1, 2, 1, 1], growth: 4, init_features: 8, num_classes: 10 }, "tiny_densenet");
+}
