@@ -53,6 +53,25 @@ impl MaskConfig {
     pub fn v1_cifar() -> Self {
         Self { v2: None, mask_size: 8, blur_ksize: 5, blur_sigma: 1.5, l1: 1e-2, tv: 1e-4, tv_beta: 3.0, lr: 0.1, iters: 500 }
     }
+    /// v1 at the paper's scale (spec 2.4): 28x28 mask, 11-tap blur with σ = 10, 500 iterations.
+    pub fn v1_paper() -> Self {
+        Self { v2: None, mask_size: 28, blur_ksize: 11, blur_sigma: 10.0, l1: 1e-2, tv: 1e-4, tv_beta: 3.0, lr: 0.1, iters: 500 }
+    }
+    /// v2 at the paper's scale (spec 2.4): resize to 228, jitter 0..=3, 21-tap image blur
+    /// (σ = 3.5, cv2's default for 21 taps), 11-tap mask blur with σ = 2, 300 iterations.
+    pub fn v2_paper() -> Self {
+        Self {
+            v2: Some(V2 { resize_to: 228, max_jitter: 3, mask_blur_ksize: 11, mask_blur_sigma: 2.0, seed: 0 }),
+            mask_size: 28,
+            blur_ksize: 21,
+            blur_sigma: 3.5,
+            l1: 1e-4,
+            tv: 1e-2,
+            tv_beta: 3.0,
+            lr: 0.1,
+            iters: 300,
+        }
+    }
     /// v2 at CIFAR scale: λ1 = 1e-4 on the sum, λtv = 1e-2, 300 iterations.
     pub fn v2_cifar() -> Self {
         Self {

@@ -85,8 +85,22 @@ pub fn load_into(model: &mut Classifier, arch: &ArchConfig, path: &Path) -> Resu
 }
 
 /// True when `path` holds a torchvision-format state dict rather than this project's own
-/// safetensors: `.pth`/`.pt`, or any file for a torchvision architecture except our `.bpk`.
+/// safetensors: `.pth`/`.pt`, or a `.safetensors` whose keys lack our `net.` prefix (checked in
+/// the header only).
 pub fn is_torchvision_file(arch: &ArchConfig, path: &Path) -> bool {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    matches!(ext, "pth" | "pt") || (arch.is_torchvision() && ext == "safetensors")
+    matches!(ext, "pth" | "pt") || (arch.is_torchvision() && ext == "safetensors" && !header_has_net_prefix(path))
+}
+
+fn header_has_net_prefix(path: &Path) -> bool {
+    use std::io::Read;
+    let read = || -> std::io::Result<String> {
+        let mut f = std::fs::File::open(path)?;
+        let mut len = [0u8; 8];
+        f.read_exact(&mut len)?;
+        let mut header = vec![0u8; (u64::from_le_bytes(len) as usize).min(1 << 26)];
+        f.read_exact(&mut header)?;
+        Ok(String::from_utf8_lossy(&header).into_owned())
+    };
+    read().map(|h| h.contains("\"net.")).unwrap_or(true)
 }

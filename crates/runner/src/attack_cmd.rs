@@ -1,14 +1,14 @@
 //! `attack`: run one attack cell (model x PGD x interpreter x variant) on N CIFAR test images
 //! the classifier gets right, and print the paper's per-cell metrics. The experiment-grid runner
 //! (`reproduce`) will call the same function per cell.
+use crate::data_source::DataSource;
 use crate::repo;
 use advedge_attacks::optim_attack::{self, Kind, OptimConfig};
 use advedge_attacks::pgd::{self, PgdConfig};
 use advedge_attacks::{AttackBatch, ImageOutcome, Variant};
-use advedge_data::load_cifar10;
 use advedge_interpreters::Interpreter;
 use advedge_metrics::{iou_topk_mean, l1_mean, mean_std, ssim, SsimConfig, DEFAULT_IOU_KS};
-use advedge_models::{tensor_io, Classifier, ModelCard};
+use advedge_models::{tensor_io, Classifier};
 use anyhow::{bail, Context};
 use burn::tensor::Device;
 use std::path::PathBuf;
@@ -47,9 +47,9 @@ pub struct AttackArgs {
 pub const INTERPRETERS: [&str; 4] = ["grad", "cam", "rts", "mask"];
 
 /// The MASK interpreter a framework uses (spec 2.4): v1 for PGD, v2 for C&W and StAdv.
-pub fn for_framework(interp: Interpreter, framework: &str) -> Interpreter {
+pub fn for_framework(interp: Interpreter, framework: &str, data: DataSource) -> Interpreter {
     match interp {
-        Interpreter::Mask(_) if framework != "pgd" => Interpreter::Mask(advedge_interpreters::mask::MaskConfig::v2_cifar()),
+        Interpreter::Mask(_) if framework != "pgd" => Interpreter::Mask(data.mask(true)),
         other => other,
     }
 }
@@ -67,10 +67,11 @@ pub fn check_interpreter(s: &str) -> anyhow::Result<()> {
 /// `<weights_dir>/rts-<model>.toml` (written by `cargo xtask train-rts`).
 pub fn parse_interpreter(s: &str, model: &str, weights_dir: &std::path::Path) -> anyhow::Result<Interpreter> {
     check_interpreter(s)?;
+    let data = DataSource::for_model(model, weights_dir);
     Ok(match s.to_ascii_lowercase().as_str() {
-        "grad" => Interpreter::Grad { pool: 2 },
+        "grad" => Interpreter::Grad { pool: data.grad_pool() },
         "cam" => Interpreter::Cam,
-        "mask" => Interpreter::Mask(advedge_interpreters::mask::MaskConfig::v1_cifar()),
+        "mask" => Interpreter::Mask(data.mask(false)),
         _ => {
             let card = weights_dir.join(format!("rts-{model}.toml"));
             let rc = crate::rts_cmd::RtsCard::load(&card).with_context(|| format!("RTS interpreter for `{model}`: run `cargo xtask train-rts --model {model}` first"))?;
@@ -93,34 +94,33 @@ pub fn parse_variant(s: &str) -> anyhow::Result<Variant> {
     })
 }
 
-/// The CIFAR-10 test set, decoded once per process: every cell of a grid (and its Table IV
-/// transfer step) needs it, and decoding 10,000 JPEGs per cell is wasted work.
-pub fn cifar_test() -> anyhow::Result<&'static advedge_data::Dataset> {
-    static TEST: std::sync::OnceLock<advedge_data::Dataset> = std::sync::OnceLock::new();
-    if let Some(t) = TEST.get() {
-        return Ok(t);
-    }
-    let t = load_cifar10("test", false)?;
-    Ok(TEST.get_or_init(|| t))
-}
-
-/// The first `n` test images (spread over the classes) that `model` classifies correctly.
-pub fn correct_images(model: &Classifier, n: usize, dev: &Device) -> anyhow::Result<AttackBatch> {
-    let test = cifar_test()?;
+/// The first `n` evaluation images of `data` (spread over the classes) that `model` classifies
+/// correctly. With `any_images` (smoke runs of random-weight models, which get almost nothing
+/// right) the first `n` images are taken whatever the prediction, and the prediction stands in
+/// for the label so that "benign prediction != target" still holds.
+pub fn correct_images(model: &Classifier, n: usize, dev: &Device, data: DataSource, any_images: bool) -> anyhow::Result<AttackBatch> {
+    let test = data.test_set()?;
+    let side = data.side();
     // A fixed, class-balanced order: stride through the sorted test set.
     let order = test.spread_indices(test.len().min(n * 4).max(n));
-    let mut keep = Vec::new();
-    for chunk in order.chunks(200) {
+    let (mut keep, mut labels) = (Vec::new(), Vec::new());
+    for chunk in order.chunks(data.screen_batch()) {
         let (x, y) = test.batch_f32(chunk);
-        let pred = tensor_io::to_vec_int(model.forward(tensor_io::images(x, chunk.len(), 32, 32, dev)).argmax(1).flatten::<1>(0, 1));
-        keep.extend(chunk.iter().zip(pred).zip(y).filter(|((_, p), l)| *p == *l as i64).map(|((&i, _), _)| i));
+        let pred = tensor_io::to_vec_int(model.forward(tensor_io::images(x, chunk.len(), side, side, dev)).argmax(1).flatten::<1>(0, 1));
+        for ((&i, p), l) in chunk.iter().zip(pred).zip(y) {
+            if any_images || p == l as i64 {
+                keep.push(i);
+                labels.push(if any_images { p as u32 } else { l });
+            }
+        }
         if keep.len() >= n {
             break;
         }
     }
     keep.truncate(n);
-    let (images, labels) = test.batch_f32(&keep);
-    Ok(AttackBatch { images, labels, indices: keep, height: 32, width: 32 })
+    labels.truncate(n);
+    let (images, _) = test.batch_f32(&keep);
+    Ok(AttackBatch { images, labels, indices: keep, height: side, width: side })
 }
 
 /// Per-cell summary of the paper's metrics over successful samples.
@@ -152,17 +152,16 @@ pub fn summarize(out: &[ImageOutcome], clean: &AttackBatch) -> String {
 pub fn attack(a: AttackArgs) -> anyhow::Result<()> {
     let variants = a.variants.split(',').map(parse_variant).collect::<anyhow::Result<Vec<_>>>()?;
     let dir = a.weights_dir.unwrap_or_else(repo::weights_dir);
-    let interp = for_framework(parse_interpreter(&a.interpreter, &a.model, &dir)?, &a.framework.to_ascii_lowercase());
-    let card_path = dir.join(format!("{}.toml", a.model));
-    let card = ModelCard::load(&card_path)?;
-    let dev = Device::flex();
-    let model = tensor_io::load_weights(&card.architecture, &card.weights_path(&card_path), &dev)?;
-    let clean = correct_images(&model, a.images, &dev)?;
+    let data = DataSource::for_model(&a.model, &dir);
+    let interp = for_framework(parse_interpreter(&a.interpreter, &a.model, &dir)?, &a.framework.to_ascii_lowercase(), data);
+    let (card, model) = repo::load_model(&a.model, Some(&dir))?;
+    let dev = repo::device();
+    let clean = correct_images(&model, a.images, &dev, data, false)?;
     let fw = a.framework.to_ascii_lowercase();
     if !["pgd", "cw", "stadv"].contains(&fw.as_str()) {
         bail!("unknown framework `{}` (pgd, cw, stadv)", a.framework);
     }
-    println!("{} ({}), {} x {}, {} correctly classified CIFAR-10 test images, schedule x{}", a.model, card.description, fw, interp.name(), clean.len(), a.scale);
+    println!("{} ({}), {} x {}, {} correctly classified {:?} images, schedule x{}", a.model, card.description, fw, interp.name(), clean.len(), data, a.scale);
     for v in variants {
         let scope = if a.edges_all_steps { advedge_attacks::EdgeScope::All } else { advedge_attacks::EdgeScope::Warmup };
         let mut pcfg = PgdConfig::paper(&interp, v).scaled(a.scale);

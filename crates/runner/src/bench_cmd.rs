@@ -1,12 +1,14 @@
-//! `bench-interpreters`: time each interpreter per image at batch 1 and 32, and the explicit
-//! second-order Grad attack step against the first-order saliency pass. Writes a Markdown table
-//! to results/bench/interpreters.md (numbers are what this machine measured, nothing else).
+//! `bench-interpreters`: time each interpreter per image at two batch sizes, one PGD attack step
+//! of PGD x CAM and PGD x Grad (the explicit second-order graph) and the first-order saliency
+//! pass. Input size follows the model (32 for CIFAR models, 224 for torchvision ones). Writes a
+//! Markdown table to results/bench/interpreters[-<model>].md (what this machine measured).
 use crate::repo;
-use advedge_interpreters::grad::grad_map_explicit;
+use advedge_interpreters::cam::cam_raw;
+use advedge_interpreters::grad::{grad_map_explicit, minmax};
 use advedge_interpreters::{Interpreter, ReluDeriv};
-use advedge_models::{tensor_io, ModelCard};
+use advedge_models::tensor_io;
 use burn::module::Module;
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Distribution, Tensor};
 use std::time::Instant;
 
 #[derive(clap::Args)]
@@ -15,6 +17,9 @@ pub struct BenchInterpArgs {
     model: String,
     #[arg(long, default_value_t = 3)]
     reps: usize,
+    /// Batch sizes (default 1,32 for CIFAR models, 1,10 for torchvision ones).
+    #[arg(long, value_delimiter = ',')]
+    batches: Option<Vec<usize>>,
 }
 
 fn time<F: FnMut()>(reps: usize, mut f: F) -> f64 {
@@ -27,35 +32,46 @@ fn time<F: FnMut()>(reps: usize, mut f: F) -> f64 {
 }
 
 pub fn bench(a: BenchInterpArgs) -> anyhow::Result<()> {
-    let card_path = repo::weights_dir().join(format!("{}.toml", a.model));
-    let card = ModelCard::load(&card_path)?;
-    let dev = Device::flex();
+    let (card, model) = repo::load_model(&a.model, None)?;
+    let dev = repo::device();
     let ad = dev.clone().autodiff();
-    let model = tensor_io::load_weights(&card.architecture, &card.weights_path(&card_path), &dev)?;
     let mad = model.clone().to_device(&ad).freeze();
+    let data = crate::data_source::DataSource::for_arch(&card.architecture);
+    let (side, pool) = (data.side(), data.grad_pool());
+    let batches = a.batches.clone().unwrap_or(if side == 32 { vec![1, 32] } else { vec![1, 10] });
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
     let mut md = format!(
-        "# Interpreter timings ({}, CIFAR-10 32x32)\n\nMachine: {} CPU threads (RAYON_NUM_THREADS={threads}), burn 0.22.1 flex, f32. Command: `cargo xtask bench-interpreters --model {}`; mean of {} runs after one warm-up.\n\n| operation | batch | ms per batch | ms per image |\n|---|---|---|---|\n",
+        "# Interpreter timings ({}, {side}x{side})\n\nMachine: {} CPU threads (RAYON_NUM_THREADS={threads}), burn 0.22.1 flex, f32. Command: `cargo xtask bench-interpreters --model {}`; mean of {} runs after one warm-up.\n\n| operation | batch | ms per batch | ms per image |\n|---|---|---|---|\n",
         card.description, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), a.model, a.reps
     );
-    for b in [1usize, 32] {
-        let x = Tensor::<4>::random([b, 3, 32, 32], Distribution::Uniform(0.0, 1.0), &dev);
+    for b in batches {
+        let x = Tensor::<4>::random([b, 3, side, side], Distribution::Uniform(0.0, 1.0), &dev);
         let cls = tensor_io::labels(&vec![3; b], &dev);
         let cls_ad = tensor_io::labels(&vec![3; b], &ad);
         let mut row = |name: &str, s: f64| md.push_str(&format!("| {name} | {b} | {:.1} | {:.2} |\n", s * 1e3, s * 1e3 / b as f64));
         let t = time(a.reps, || { let _ = tensor_io::to_vec(Interpreter::Cam.explain(&model, x.clone(), cls.clone())); });
         row("CAM map", t);
-        let t = time(a.reps, || { let _ = tensor_io::to_vec(Interpreter::Grad { pool: 2 }.explain(&model, x.clone(), cls.clone())); });
+        let t = time(a.reps, || { let _ = tensor_io::to_vec(Interpreter::Grad { pool }.explain(&model, x.clone(), cls.clone())); });
         row("Grad map, first order (autodiff)", t);
-        let t = time(a.reps, || { let _ = tensor_io::to_vec(grad_map_explicit(&model, x.clone(), cls.clone(), 2, ReluDeriv::Exact)); });
+        let t = time(a.reps, || { let _ = tensor_io::to_vec(grad_map_explicit(&model, x.clone(), cls.clone(), pool, ReluDeriv::Exact)); });
         row("Grad map, explicit backward graph (no autodiff)", t);
         let t = time(a.reps, || {
             let xa = x.clone().autodiff().require_grad();
-            let s = grad_map_explicit(&mad, xa.clone(), cls_ad.clone(), 2, ReluDeriv::PAPER);
+            let s = grad_map_explicit(&mad, xa.clone(), cls_ad.clone(), pool, ReluDeriv::PAPER);
             let g = xa.grad(&s.powf_scalar(2.0).sum().backward()).unwrap();
             let _ = tensor_io::to_vec(g);
         });
-        row("Grad attack step: explicit soft-ReLU map + backward (second order)", t);
+        row("PGD x Grad attack step: explicit soft-ReLU map + backward (second order)", t);
+        let t = time(a.reps, || {
+            // One PGD x CAM step: logits and the differentiable CAM from one forward, a
+            // classification + map loss, one backward to the input.
+            let xa = x.clone().autodiff().require_grad();
+            let f = mad.features(xa.clone());
+            let cam = minmax(cam_raw(f.last, mad.fc_weight(), cls_ad.clone()), 1e-12);
+            let l = f.logits.sum() + cam.powf_scalar(2.0).sum();
+            let _ = tensor_io::to_vec(xa.grad(&l.backward()).unwrap());
+        });
+        row("PGD x CAM attack step: forward + CAM + backward", t);
         let t = time(a.reps, || {
             let xa = x.clone().autodiff().require_grad();
             let l = mad.forward(xa.clone()).sum();
@@ -65,8 +81,9 @@ pub fn bench(a: BenchInterpArgs) -> anyhow::Result<()> {
     }
     let dir = repo::root().join("results").join("bench");
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("interpreters.md"), &md)?;
+    let name = if a.model == "resnet20" { "interpreters.md".to_string() } else { format!("interpreters-{}.md", a.model) };
+    std::fs::write(dir.join(&name), &md)?;
     print!("{md}");
-    println!("\nwrote {}", dir.join("interpreters.md").display());
+    println!("\nwrote {}", dir.join(&name).display());
     Ok(())
 }

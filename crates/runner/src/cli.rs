@@ -14,6 +14,9 @@ enum Cmd {
     Train(crate::models_cmd::TrainArgs),
     /// Recompute a committed classifier's test accuracy.
     Eval(crate::models_cmd::EvalArgs),
+    /// Write randomly initialised weights + card of a model (smoke runs of the paper-scale
+    /// models without their real torchvision weights).
+    InitWeights(crate::models_cmd::InitWeightsArgs),
     /// Time forward and training steps of a classifier.
     BenchModel(crate::models_cmd::BenchArgs),
     /// Run (or resume) an experiment grid and render its tables.
@@ -41,6 +44,7 @@ pub fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Train(a) => crate::models_cmd::train(a),
         Cmd::Eval(a) => crate::models_cmd::eval(a),
+        Cmd::InitWeights(a) => crate::models_cmd::init_weights(a),
         Cmd::BenchModel(a) => crate::models_cmd::bench(a),
         Cmd::Reproduce(a) => crate::reproduce::reproduce(a),
         Cmd::Collect(a) => crate::reproduce::collect(a),

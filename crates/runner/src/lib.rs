@@ -4,6 +4,7 @@
 pub mod attack_cmd;
 pub mod bench_cmd;
 pub mod cli;
+pub mod data_source;
 pub mod explain_cmd;
 pub mod models_cmd;
 pub mod quality_cmd;

@@ -141,18 +141,53 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
 
 pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
     let dir = a.weights_dir.unwrap_or_else(repo::weights_dir);
-    let card_path = dir.join(format!("{}.toml", a.model));
-    let card = ModelCard::load(&card_path)?;
-    let device = Device::flex();
-    let model = tensor_io::load_weights(&card.architecture, &card.weights_path(&card_path), &device)?;
-    let test = load_cifar10("test", a.skip_bad)?;
+    let (card, model) = repo::load_model(&a.model, Some(&dir))?;
+    let device = repo::device();
+    // CIFAR models: the CIFAR-10 test set; torchvision models: the ImageNetV2-layout samples.
+    let data = crate::data_source::DataSource::for_arch(&card.architecture);
+    let test = match data {
+        crate::data_source::DataSource::Cifar10 => load_cifar10("test", a.skip_bad)?,
+        crate::data_source::DataSource::ImagenetSamples => advedge_data::load_imagenet_samples(a.skip_bad)?,
+    };
     let test = match a.limit { Some(n) => test.subset(&test.spread_indices(n)), None => test };
-    let (correct, n) = evaluate(&model, &test, 500, &device);
+    let (correct, n) = evaluate(&model, &test, data.screen_batch() * 5, &device);
     let acc = correct as f64 / n as f64;
     println!("{}: test accuracy {:.4} ({correct}/{n}); card says {:.4} on {} images", a.model, acc, card.test_accuracy, card.test_images);
     if n == card.test_images && (acc - card.test_accuracy).abs() > 0.001 {
         bail!("accuracy {acc:.4} differs from the card's {:.4} by more than 0.1%", card.test_accuracy);
     }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct InitWeightsArgs {
+    /// Model whose card (in data/weights) gives the architecture, e.g. resnet50 or densenet169.
+    #[arg(long)]
+    model: String,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Where `<model>.safetensors` and `<model>.toml` go; point `ADVEDGE_WEIGHTS` at it.
+    #[arg(long)]
+    out_dir: PathBuf,
+}
+
+/// burn's default initialisation (batch-norm statistics at identity), saved with a card copy that
+/// says so. For timing and end-to-end runs only: such a model predicts nothing meaningful.
+pub fn init_weights(a: InitWeightsArgs) -> anyhow::Result<()> {
+    let card_path = repo::weights_dir().join(format!("{}.toml", a.model));
+    let mut card = ModelCard::load(&card_path)?;
+    let dev = Device::flex();
+    dev.seed(a.seed);
+    let model = card.architecture.init(&dev);
+    std::fs::create_dir_all(&a.out_dir)?;
+    card.weights_file = format!("{}.safetensors", a.model);
+    card.description = format!("RANDOM INITIALISATION (seed {}) of {}: smoke and timing runs only", a.seed, card.description);
+    card.test_accuracy = 0.0;
+    card.test_images = 0;
+    card.parameters = model.num_params();
+    tensor_io::save_weights(&model, &a.out_dir.join(&card.weights_file))?;
+    card.save(&a.out_dir.join(format!("{}.toml", a.model)))?;
+    println!("{}: {} parameters, random weights in {}", a.model, card.parameters, a.out_dir.display());
     Ok(())
 }
 

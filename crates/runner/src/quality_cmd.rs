@@ -6,9 +6,9 @@ use crate::attack_cmd::correct_images;
 use crate::repo;
 use advedge_interpreters::mask::{blur, optimise, MaskConfig};
 use advedge_metrics::mean_std;
-use advedge_models::{tensor_io, ModelCard};
+use advedge_models::tensor_io;
 use burn::tensor::activation::softmax;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
@@ -37,11 +37,13 @@ fn probs_of(model: &advedge_models::Classifier, x: Tensor<4>, labels: &[u32]) ->
 }
 
 pub fn mask_quality(a: MaskQualityArgs) -> anyhow::Result<()> {
-    let card_path = repo::weights_dir().join(format!("{}.toml", a.model));
-    let card = ModelCard::load(&card_path)?;
-    let dev = Device::flex();
-    let model = tensor_io::load_weights(&card.architecture, &card.weights_path(&card_path), &dev)?;
-    let clean = correct_images(&model, a.images, &dev)?;
+    let (card, model) = repo::load_model(&a.model, None)?;
+    let dev = repo::device();
+    let data = crate::data_source::DataSource::for_arch(&card.architecture);
+    if data != crate::data_source::DataSource::Cifar10 {
+        anyhow::bail!("mask-quality is written for the CIFAR models (32x32); `{}` is an ImageNet model", a.model);
+    }
+    let clean = correct_images(&model, a.images, &dev, data, false)?;
     let b = clean.len();
     let base = if a.v2 { MaskConfig::v2_cifar() } else { MaskConfig::v1_cifar() };
     let cfg = MaskConfig { iters: a.iters, ..base };

@@ -69,3 +69,60 @@ pub fn model_fingerprint(model: &str) -> String {
         Err(_) => "missing".to_string(),
     }
 }
+
+/// The compute device of this process: `cpu` (burn-flex, the default) or `cuda[:N]` (needs the
+/// `cuda` feature). Set once from `--device` or a profile's `device`, before any model loads.
+static DEVICE: OnceLock<String> = OnceLock::new();
+
+/// Validate and select the device; a second call with another name is an error (cells of one
+/// process share one device).
+pub fn select_device(name: &str) -> anyhow::Result<()> {
+    let name = name.trim().to_ascii_lowercase();
+    let ok = name == "cpu" || name == "cuda" || name.strip_prefix("cuda:").is_some_and(|i| i.parse::<usize>().is_ok());
+    if !ok {
+        anyhow::bail!("unknown device `{name}` (cpu, cuda, cuda:N)");
+    }
+    if name.starts_with("cuda") && !cfg!(feature = "cuda") {
+        anyhow::bail!("device `{name}` needs a build with the `cuda` feature (`cargo xtask --features cuda ...`, see README \"GPU\"); use `--device cpu` here");
+    }
+    let current = DEVICE.get_or_init(|| name.clone());
+    if *current != name {
+        anyhow::bail!("device already set to `{current}`, cannot switch to `{name}` in one process");
+    }
+    Ok(())
+}
+
+/// Human-readable name of the selected device (manifests).
+pub fn device_name() -> String {
+    match DEVICE.get().map(String::as_str).unwrap_or("cpu") {
+        "cpu" => "cpu (burn-flex)".into(),
+        other => format!("{other} (burn-cuda)"),
+    }
+}
+
+/// The selected device (CPU unless [`select_device`] chose CUDA).
+pub fn device() -> burn::tensor::Device {
+    match DEVICE.get().map(String::as_str).unwrap_or("cpu") {
+        #[cfg(feature = "cuda")]
+        d if d.starts_with("cuda") => burn::tensor::Device::cuda(d.strip_prefix("cuda:").and_then(|i| i.parse::<usize>().ok()).unwrap_or(0)),
+        _ => burn::tensor::Device::flex(),
+    }
+}
+
+/// A classifier by name, from its card in `dir` (default [`weights_dir`]), on [`device`],
+/// ready for inference.
+pub fn load_model(model: &str, dir: Option<&Path>) -> anyhow::Result<(advedge_models::ModelCard, advedge_models::Classifier)> {
+    use anyhow::Context;
+    let dir = dir.map(Path::to_path_buf).unwrap_or_else(weights_dir);
+    let card_path = dir.join(format!("{model}.toml"));
+    if !card_path.is_file() {
+        anyhow::bail!("no weights for `{model}`: {} is missing (train it with `cargo xtask train --model {model}`, or for torchvision models put the card and `.pth` there, see README)", card_path.display());
+    }
+    let card = advedge_models::ModelCard::load(&card_path)?;
+    let weights = card.weights_path(&card_path);
+    if !weights.is_file() && card.architecture.is_torchvision() {
+        anyhow::bail!("`{model}` needs torchvision weights: put {} there (named by {}; see README, \"Paper scale\"), or run on random weights with `cargo xtask init-weights --model {model} --out-dir DIR` and ADVEDGE_WEIGHTS=DIR", weights.display(), card_path.display());
+    }
+    let m = advedge_models::tensor_io::load_weights(&card.architecture, &weights, &device()).with_context(|| format!("loading `{model}` from {}", weights.display()))?;
+    Ok((card, m))
+}

@@ -5,7 +5,7 @@ use advedge_data::load_cifar10;
 use advedge_interpreters::mask::blur;
 use advedge_interpreters::rts::RtsNet;
 use advedge_interpreters::rts_train::{save_net, train_rts, RtsTrainConfig};
-use advedge_models::{tensor_io, Classifier, ModelCard};
+use advedge_models::{tensor_io, Classifier};
 use anyhow::{anyhow, Context};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::seq::SliceRandom;
@@ -90,10 +90,11 @@ pub fn rts_quality(model: &Classifier, net: &RtsNet, x: Vec<f32>, b: usize, kapp
 
 pub fn train(a: TrainRtsArgs) -> anyhow::Result<()> {
     let dir = a.weights_dir.unwrap_or_else(repo::weights_dir);
-    let card_path = dir.join(format!("{}.toml", a.model));
-    let card = ModelCard::load(&card_path)?;
-    let dev = Device::flex();
-    let model = tensor_io::load_weights(&card.architecture, &card.weights_path(&card_path), &dev)?;
+    let (card, model) = repo::load_model(&a.model, Some(&dir))?;
+    if card.architecture.is_torchvision() {
+        anyhow::bail!("train-rts trains on CIFAR-10 (32x32); paper-scale RTS for `{}` needs ImageNet training data, see README", a.model);
+    }
+    let dev = repo::device();
     let mut cfg = RtsTrainConfig { seed: a.seed, ..RtsTrainConfig::default() };
     if let Some(s) = a.steps_a { cfg.steps_a = s; }
     if let Some(s) = a.steps_b { cfg.steps_b = s; }

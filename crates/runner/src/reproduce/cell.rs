@@ -29,12 +29,17 @@ pub struct Cell {
     pub code_version: u32,
     /// Fingerprint of the classifier's weights file (see `repo::fingerprint`).
     pub weights: String,
+    /// `--any-images`: attack the first images whatever the prediction (random-weight smoke
+    /// runs). Left out of the key when false, so ordinary cells keep their keys.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub any_images: bool,
 }
 
 impl Cell {
     #[allow(clippy::too_many_arguments)]
     pub fn new(model: &str, framework: &str, interpreter: &str, variant: &str, images: usize, batch: usize, scale: f64, seed: u64, scope: &str) -> anyhow::Result<Self> {
-        let interp = crate::attack_cmd::for_framework(parse_interpreter(interpreter, model, &crate::repo::weights_dir())?, framework);
+        let data = crate::data_source::DataSource::for_model(model, &crate::repo::weights_dir());
+        let interp = crate::attack_cmd::for_framework(parse_interpreter(interpreter, model, &crate::repo::weights_dir())?, framework, data);
         let v = parse_variant(variant)?;
         let scope = if scope == "all" { EdgeScope::All } else { EdgeScope::Warmup };
         let config = match framework {
@@ -53,7 +58,7 @@ impl Cell {
             }
             other => anyhow::bail!("unknown framework `{other}`"),
         };
-        Ok(Cell { model: model.into(), framework: framework.into(), interpreter: interp, variant: v, images, batch, config, code_version: ATTACK_CODE_VERSION, weights: crate::repo::model_fingerprint(model) })
+        Ok(Cell { model: model.into(), framework: framework.into(), interpreter: interp, variant: v, images, batch, config, code_version: ATTACK_CODE_VERSION, weights: crate::repo::model_fingerprint(model), any_images: false })
     }
 
     /// Human-readable id, also used by `--filter`.

@@ -13,9 +13,8 @@ use crate::repo;
 use advedge_countermeasures::detector::{train_and_evaluate, DetectorConfig, DetectorResult, Samples};
 use advedge_interpreters::mask::MaskConfig;
 use advedge_interpreters::Interpreter;
-use advedge_models::{tensor_io, ModelCard};
+use advedge_models::tensor_io;
 use anyhow::Context;
-use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -54,7 +53,10 @@ struct CellMaps {
 
 fn extractor(name: &str, model: &str, mask_iters: usize) -> anyhow::Result<Interpreter> {
     Ok(match name {
-        "MASK" => Interpreter::Mask(MaskConfig { iters: mask_iters, ..MaskConfig::v1_cifar() }),
+        "MASK" => {
+            let data = crate::data_source::DataSource::for_model(model, &repo::weights_dir());
+            Interpreter::Mask(MaskConfig { iters: mask_iters, ..data.mask(false) })
+        }
         other => crate::attack_cmd::parse_interpreter(other, model, &repo::weights_dir())?,
     })
 }
@@ -69,11 +71,10 @@ fn cell_maps(c: &Cell, dir: &Path, names: &[&str], mask_iters: usize) -> anyhow:
     let maps: MapsFile = serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{}.maps.json", c.stem())))?)?;
     let ok: Vec<&Entry> = maps.images.iter().filter(|e| e.success).collect();
     cm.sources = ok.iter().map(|e| e.image_index).collect();
-    let card_path = repo::weights_dir().join(format!("{}.toml", c.model));
-    let card = ModelCard::load(&card_path)?;
-    let dev = Device::flex();
-    let model = tensor_io::load_weights(&card.architecture, &card.weights_path(&card_path), &dev)?;
-    let test = crate::attack_cmd::cifar_test()?;
+    let (card, model) = repo::load_model(&c.model, None)?;
+    let dev = repo::device();
+    let data = crate::data_source::DataSource::for_arch(&card.architecture);
+    let (test, side) = (data.test_set()?, data.side());
     let (clean, _) = test.batch_f32(&cm.sources);
     let adv: Vec<f32> = ok.iter().flat_map(|e| e.adversarial_u8.iter().map(|&v| v as f32 / 255.0)).collect();
     let labels: Vec<u32> = ok.iter().map(|e| e.label).collect();
@@ -85,9 +86,10 @@ fn cell_maps(c: &Cell, dir: &Path, names: &[&str], mask_iters: usize) -> anyhow:
         for start in (0..b).step_by(50) {
             let end = (start + 50).min(b);
             let n = end - start;
-            let sl = |v: &[f32]| v[start * 3072..end * 3072].to_vec();
-            let be = tensor_io::to_vec(it.explain(&model, tensor_io::images(sl(&clean), n, 32, 32, &dev), tensor_io::labels(&labels[start..end], &dev)));
-            let ad = tensor_io::to_vec(it.explain(&model, tensor_io::images(sl(&adv), n, 32, 32, &dev), tensor_io::labels(&targets[start..end], &dev)));
+            let px = 3 * side * side;
+            let sl = |v: &[f32]| v[start * px..end * px].to_vec();
+            let be = tensor_io::to_vec(it.explain(&model, tensor_io::images(sl(&clean), n, side, side, &dev), tensor_io::labels(&labels[start..end], &dev)));
+            let ad = tensor_io::to_vec(it.explain(&model, tensor_io::images(sl(&adv), n, side, side, &dev), tensor_io::labels(&targets[start..end], &dev)));
             let ml = be.len() / n.max(1);
             bm.extend(be.chunks(ml.max(1)).map(|c| c.to_vec()));
             am.extend(ad.chunks(ml.max(1)).map(|c| c.to_vec()));
@@ -127,7 +129,7 @@ fn experiment(model: &str, combo: &[&str], product: bool, cells: &[Cell], dir: &
         }
     }
     let (train, test) = samples.split(s.train_frac, s.model.seed);
-    let r = train_and_evaluate(&train, &test, &s.model, &Device::flex()).map_err(|e| anyhow::anyhow!("detector {model} {}: {e}", combo.join("+")))?;
+    let r = train_and_evaluate(&train, &test, &s.model, &repo::device()).map_err(|e| anyhow::anyhow!("detector {model} {}: {e}", combo.join("+")))?;
     write_atomic(&path, serde_json::to_string_pretty(&r)?.as_bytes())?;
     Ok(Some(r))
 }

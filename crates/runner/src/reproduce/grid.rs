@@ -56,6 +56,8 @@ pub struct Profile {
     /// The paper's model each of our models stands in for (for the paper-vs-ours columns).
     #[serde(default)]
     pub paper_models: BTreeMap<String, String>,
+    /// `cpu` (default) or `cuda[:N]`; `--device` overrides it.
+    pub device: Option<String>,
 }
 
 fn default_transfer_mask_iters() -> usize {

@@ -2,12 +2,11 @@
 use super::cell::{Cell, FrameworkConfig};
 use super::grid::{self, GridFile, Profile};
 use crate::attack_cmd::{correct_images, summarize};
+use crate::data_source::DataSource;
 use crate::repo;
 use advedge_attacks::{optim_attack, pgd, AttackBatch, ImageOutcome};
 use advedge_metrics::{iou_topk_mean, l1_mean, ssim, SsimConfig, DEFAULT_IOU_KS};
-use advedge_models::{tensor_io, ModelCard};
 use anyhow::{bail, Context};
-use burn::tensor::Device;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -66,6 +65,13 @@ pub struct ReproduceArgs {
     /// Do not render tables/figures after running (array tasks).
     #[arg(long)]
     pub no_render: bool,
+    /// cpu, cuda or cuda:N (cuda needs the `cuda` feature). Default: the profile's `device`, else cpu.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Attack the first images whatever the classifier predicts, with the prediction as label:
+    /// for smoke runs of random-weight models (e.g. the `paper` profile without real weights).
+    #[arg(long)]
+    pub any_images: bool,
 }
 
 impl ReproduceArgs {
@@ -91,6 +97,8 @@ impl ReproduceArgs {
             cells_per_task: 1,
             task_index: None,
             no_render: false,
+            device: None,
+            any_images: false,
         }
     }
 }
@@ -210,14 +218,9 @@ struct MapsEntry<'a> {
 fn run_cell(c: &Cell, dir: &Path, subset: bool) -> anyhow::Result<String> {
     let t0 = Instant::now();
     let started = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let card_path = repo::weights_dir().join(format!("{}.toml", c.model));
-    if !card_path.is_file() {
-        bail!("no trained weights for `{}`: {} is missing (train it with `cargo xtask train --model {}`)", c.model, card_path.display(), c.model);
-    }
-    let card = ModelCard::load(&card_path)?;
-    let dev = Device::flex();
-    let model = tensor_io::load_weights(&card.architecture, &card.weights_path(&card_path), &dev)?;
-    let clean = correct_images(&model, c.images, &dev)?;
+    let (card, model) = repo::load_model(&c.model, None)?;
+    let dev = repo::device();
+    let clean = correct_images(&model, c.images, &dev, DataSource::for_arch(&card.architecture), c.any_images)?;
     let bar = advedge_models::train::progress(clean.len().div_ceil(c.batch) as u64, 0, &c.id());
     let mut out = Vec::new();
     for start in (0..clean.len()).step_by(c.batch) {
@@ -241,7 +244,7 @@ fn run_cell(c: &Cell, dir: &Path, subset: bool) -> anyhow::Result<String> {
     write_atomic(&dir.join(format!("{stem}.maps.json")), serde_json::to_string(&maps)?.as_bytes())?;
     let manifest = Manifest {
         cell: c, key: c.key(), git_commit: repo::git_commit(), advedge_version: env!("CARGO_PKG_VERSION"), burn_version: "0.22.1",
-        device: "cpu (burn-flex)".into(), rayon_threads: rayon_threads(), started_unix: started, wall_seconds: t0.elapsed().as_secs_f64(),
+        device: repo::device_name(), rayon_threads: rayon_threads(), started_unix: started, wall_seconds: t0.elapsed().as_secs_f64(),
         images: out.len(), subset, successes: out.iter().filter(|o| o.success).count(),
         model_card: format!("data/weights/{}.toml", c.model), model_test_accuracy: card.test_accuracy,
     };
@@ -280,9 +283,13 @@ pub fn reproduce(a: ReproduceArgs) -> anyhow::Result<()> {
     let results = a.results.clone().unwrap_or_else(|| repo::root().join("results"));
     let dir = profile_dir(&results, &a.profile).join("cells");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    repo::select_device(a.device.as_deref().or(p.device.as_deref()).unwrap_or("cpu"))?;
     let mut cells = expand(&g, p, a.limit)?;
     if let Some(f) = &a.filter {
         cells.retain(|c| c.id().contains(f.as_str()));
+    }
+    for c in cells.iter_mut() {
+        c.any_images = a.any_images;
     }
     if a.slurm {
         return super::slurm::submit(&a, &g, &cells, &results);

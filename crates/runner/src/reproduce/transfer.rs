@@ -10,9 +10,8 @@ use crate::repo;
 use advedge_interpreters::mask::MaskConfig;
 use advedge_interpreters::Interpreter;
 use advedge_metrics::l1_mean;
-use advedge_models::{tensor_io, ModelCard};
+use advedge_models::tensor_io;
 use anyhow::Context;
-use burn::tensor::Device;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -20,7 +19,8 @@ use super::figures::{MapsEntry as Entry, MapsFile};
 
 /// The extracting interpreters of Table IV for `model` (RTS only if it has a trained network).
 pub fn extractors(model: &str, mask_iters: usize) -> Vec<Interpreter> {
-    let mut v = vec![Interpreter::Grad { pool: 2 }, Interpreter::Cam, Interpreter::Mask(MaskConfig { iters: mask_iters, ..MaskConfig::v1_cifar() })];
+    let data = crate::data_source::DataSource::for_model(model, &repo::weights_dir());
+    let mut v = vec![Interpreter::Grad { pool: data.grad_pool() }, Interpreter::Cam, Interpreter::Mask(MaskConfig { iters: mask_iters, ..data.mask(false) })];
     if let Ok(rts) = crate::attack_cmd::parse_interpreter("rts", model, &repo::weights_dir()) {
         v.push(rts);
     }
@@ -62,11 +62,10 @@ fn cell_cache(c: &Cell, dir: &Path, mask_iters: usize) -> anyhow::Result<Transfe
         write_atomic(&cache, serde_json::to_string(&out)?.as_bytes())?;
         return Ok(out);
     }
-    let card_path = repo::weights_dir().join(format!("{}.toml", c.model));
-    let card = ModelCard::load(&card_path)?;
-    let dev = Device::flex();
-    let model = tensor_io::load_weights(&card.architecture, &card.weights_path(&card_path), &dev)?;
-    let test = crate::attack_cmd::cifar_test()?;
+    let (card, model) = repo::load_model(&c.model, None)?;
+    let dev = repo::device();
+    let data = crate::data_source::DataSource::for_arch(&card.architecture);
+    let (test, side) = (data.test_set()?, data.side());
     let idx: Vec<usize> = ok.iter().map(|e| e.image_index).collect();
     let (clean, _) = test.batch_f32(&idx);
     let adv: Vec<f32> = ok.iter().flat_map(|e| e.adversarial_u8.iter().map(|&v| v as f32 / 255.0)).collect();
@@ -74,8 +73,8 @@ fn cell_cache(c: &Cell, dir: &Path, mask_iters: usize) -> anyhow::Result<Transfe
     let labels: Vec<u32> = ok.iter().map(|e| e.label).collect();
     let targets: Vec<u32> = ok.iter().map(|e| e.target).collect();
     for it in extractors(&c.model, mask_iters) {
-        let benign = tensor_io::to_vec(it.explain(&model, tensor_io::images(clean.clone(), b, 32, 32, &dev), tensor_io::labels(&labels, &dev)));
-        let advm = tensor_io::to_vec(it.explain(&model, tensor_io::images(adv.clone(), b, 32, 32, &dev), tensor_io::labels(&targets, &dev)));
+        let benign = tensor_io::to_vec(it.explain(&model, tensor_io::images(clean.clone(), b, side, side, &dev), tensor_io::labels(&labels, &dev)));
+        let advm = tensor_io::to_vec(it.explain(&model, tensor_io::images(adv.clone(), b, side, side, &dev), tensor_io::labels(&targets, &dev)));
         let ml = benign.len() / b;
         let l1: f64 = (0..b).map(|j| l1_mean(&advm[j * ml..(j + 1) * ml], &benign[j * ml..(j + 1) * ml])).sum::<f64>() / b as f64;
         out.l1.insert(it.name().to_string(), l1);
