@@ -70,39 +70,64 @@ pub fn model_fingerprint(model: &str) -> String {
     }
 }
 
-/// The compute device of this process: `cpu` (burn-flex, the default) or `cuda[:N]` (needs the
-/// `cuda` feature). Set once from `--device` or a profile's `device`, before any model loads.
-static DEVICE: OnceLock<String> = OnceLock::new();
+/// The compute devices of this process: `cpu` (burn-flex, the default) or CUDA devices
+/// (`cuda`, `cuda:N`, or a comma list `cuda:0,cuda:1`; needs the `cuda` feature). Set once from
+/// `--device` or a profile's `device`, before any model loads. With several devices the grid
+/// runner starts one worker per device and binds each worker thread to its device.
+static DEVICES: OnceLock<Vec<String>> = OnceLock::new();
 
-/// Validate and select the device; a second call with another name is an error (cells of one
-/// process share one device).
-pub fn select_device(name: &str) -> anyhow::Result<()> {
-    let name = name.trim().to_ascii_lowercase();
-    let ok = name == "cpu" || name == "cuda" || name.strip_prefix("cuda:").is_some_and(|i| i.parse::<usize>().is_ok());
-    if !ok {
-        anyhow::bail!("unknown device `{name}` (cpu, cuda, cuda:N)");
+thread_local! {
+    static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Validate and select the device list; a second call with another list is an error.
+pub fn select_device(spec: &str) -> anyhow::Result<()> {
+    let names: Vec<String> = spec.split(',').map(|n| n.trim().to_ascii_lowercase()).filter(|n| !n.is_empty()).collect();
+    for name in &names {
+        let ok = name == "cpu" || name == "cuda" || name.strip_prefix("cuda:").is_some_and(|i| i.parse::<usize>().is_ok());
+        if !ok {
+            anyhow::bail!("unknown device `{name}` (cpu, cuda, cuda:N, or a comma list of CUDA devices)");
+        }
+        if name.starts_with("cuda") && !cfg!(feature = "cuda") {
+            anyhow::bail!("device `{name}` needs a build with the `cuda` feature (`cargo xtask --features cuda ...`, see README \"GPU\"); use `--device cpu` here");
+        }
     }
-    if name.starts_with("cuda") && !cfg!(feature = "cuda") {
-        anyhow::bail!("device `{name}` needs a build with the `cuda` feature (`cargo xtask --features cuda ...`, see README \"GPU\"); use `--device cpu` here");
+    if names.is_empty() || (names.len() > 1 && names.iter().any(|n| n == "cpu")) {
+        anyhow::bail!("bad device list `{spec}`: give `cpu`, or one or more CUDA devices");
     }
-    let current = DEVICE.get_or_init(|| name.clone());
-    if *current != name {
-        anyhow::bail!("device already set to `{current}`, cannot switch to `{name}` in one process");
+    let current = DEVICES.get_or_init(|| names.clone());
+    if *current != names {
+        anyhow::bail!("devices already set to `{}`, cannot switch to `{spec}` in one process", current.join(","));
     }
     Ok(())
 }
 
-/// Human-readable name of the selected device (manifests).
+/// How many devices were selected (1 for the CPU).
+pub fn device_count() -> usize {
+    DEVICES.get().map(Vec::len).unwrap_or(1)
+}
+
+/// Bind the calling worker thread to device `i` of the list (modulo its length).
+pub fn bind_worker(i: usize) {
+    WORKER.with(|w| w.set(i % device_count()));
+}
+
+fn device_label() -> String {
+    let i = WORKER.with(|w| w.get());
+    DEVICES.get().and_then(|d| d.get(i).cloned()).unwrap_or_else(|| "cpu".into())
+}
+
+/// Human-readable name of this thread's device (manifests).
 pub fn device_name() -> String {
-    match DEVICE.get().map(String::as_str).unwrap_or("cpu") {
+    match device_label().as_str() {
         "cpu" => "cpu (burn-flex)".into(),
         other => format!("{other} (burn-cuda)"),
     }
 }
 
-/// The selected device (CPU unless [`select_device`] chose CUDA).
+/// This thread's device (CPU unless [`select_device`] chose CUDA).
 pub fn device() -> burn::tensor::Device {
-    match DEVICE.get().map(String::as_str).unwrap_or("cpu") {
+    match device_label().as_str() {
         #[cfg(feature = "cuda")]
         d if d.starts_with("cuda") => burn::tensor::Device::cuda(d.strip_prefix("cuda:").and_then(|i| i.parse::<usize>().ok()).unwrap_or(0)),
         _ => burn::tensor::Device::flex(),

@@ -65,7 +65,8 @@ pub struct ReproduceArgs {
     /// Do not render tables/figures after running (array tasks).
     #[arg(long)]
     pub no_render: bool,
-    /// cpu, cuda or cuda:N (cuda needs the `cuda` feature). Default: the profile's `device`, else cpu.
+    /// cpu, cuda, cuda:N or a list `cuda:0,cuda:1` (one worker per device; needs the `cuda`
+    /// feature). Default: the profile's `device`, else cpu.
     #[arg(long)]
     pub device: Option<String>,
     /// Attack the first images whatever the classifier predicts, with the prediction as label:
@@ -317,8 +318,11 @@ pub fn reproduce(a: ReproduceArgs) -> anyhow::Result<()> {
     let failures = Mutex::new(Vec::<String>::new());
     let overall = advedge_models::train::progress(todo.len() as u64, 0, "cells");
     std::thread::scope(|s| {
-        for _ in 0..a.jobs.max(1) {
-            s.spawn(|| loop {
+        // One worker per selected device (several CUDA devices), or `--jobs` workers.
+        for w in 0..a.jobs.max(repo::device_count()) {
+            let (stop, next, todo, dir, overall, failures) = (&stop, &next, &todo, &dir, &overall, &failures);
+            s.spawn(move || loop {
+                repo::bind_worker(w);
                 if stop.load(Ordering::SeqCst) {
                     break;
                 }
@@ -367,6 +371,9 @@ pub struct CollectArgs {
     pub limit: Option<usize>,
     #[arg(long)]
     pub results: Option<PathBuf>,
+    /// The cells were run with `reproduce --any-images`.
+    #[arg(long)]
+    pub any_images: bool,
 }
 
 /// Render the tables from whatever cells exist and list the missing ones (exit non-zero if any).
@@ -378,6 +385,9 @@ pub fn collect(a: CollectArgs) -> anyhow::Result<()> {
     let mut cells = expand(&g, p, a.limit)?;
     if let Some(f) = &a.filter {
         cells.retain(|c| c.id().contains(f.as_str()));
+    }
+    for c in cells.iter_mut() {
+        c.any_images = a.any_images;
     }
     let missing: Vec<String> = cells
         .iter()

@@ -1,0 +1,38 @@
+//! Paper-scale plumbing that needs no weights: device selection, the data source a card implies,
+//! and the committed torchvision cards.
+use advedge_models::{ArchConfig, ModelCard};
+use advedge_runner::data_source::DataSource;
+use advedge_runner::repo;
+
+#[test]
+fn device_selection_validates_names() {
+    let e = repo::select_device("gpu").unwrap_err().to_string();
+    assert!(e.contains("unknown device `gpu`"), "{e}");
+    if !cfg!(feature = "cuda") {
+        let e = repo::select_device("cuda:1").unwrap_err().to_string();
+        assert!(e.contains("`cuda` feature"), "{e}");
+    }
+    let e = repo::select_device("cpu,cpu").unwrap_err().to_string();
+    assert!(e.contains("bad device list"), "{e}");
+    repo::select_device("cpu").unwrap();
+    assert_eq!(repo::device_count(), 1);
+    assert_eq!(repo::device_name(), "cpu (burn-flex)");
+}
+
+#[test]
+fn committed_torchvision_cards_select_imagenet_settings() {
+    let dir = repo::root().join("data/weights");
+    for (name, depth) in [("resnet50", "ResNet-50"), ("densenet169", "DenseNet-169")] {
+        let card = ModelCard::load(&dir.join(format!("{name}.toml"))).expect("card parses");
+        assert!(card.architecture.is_torchvision());
+        assert!(card.architecture.describe().starts_with(depth), "{}", card.architecture.describe());
+        assert!(card.weights_file.ends_with(".pth"));
+        let data = DataSource::for_arch(&card.architecture);
+        assert_eq!(data, DataSource::ImagenetSamples);
+        assert_eq!((data.side(), data.grad_pool()), (224, 4));
+        assert_eq!(data.mask(false).mask_size, 28);
+        assert_eq!(data.mask(true).v2.as_ref().map(|v| v.resize_to), Some(228));
+    }
+    let cifar = ArchConfig::Resnet { depth: 20, width: 16, num_classes: 10 };
+    assert_eq!(DataSource::for_arch(&cifar).side(), 32);
+}
