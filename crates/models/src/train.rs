@@ -13,7 +13,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
-use burn::tensor::Device;
+use burn::tensor::{Device, Int, Tensor};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rayon::prelude::*;
@@ -83,6 +83,34 @@ pub struct TrainState {
     pub epoch_correct: usize,
     pub epoch_seen: usize,
     pub history: Vec<EpochLog>,
+    /// [`Objective::tag`] of the run (a resume with another objective is refused).
+    #[serde(default = "default_objective")]
+    pub objective: String,
+}
+
+fn default_objective() -> String {
+    CrossEntropy.tag()
+}
+
+/// The per-batch training loss. Plain training is [`CrossEntropy`]; the countermeasures crate
+/// plugs in its interpretation-aware objective (Table VII) without a second training loop.
+pub trait Objective {
+    /// Scalar loss of a batch `x` (in [0,1]) with labels `y`, given `logits = model(x)`.
+    fn loss(&self, model: &Classifier, x: Tensor<4>, y: Tensor<1, Int>, logits: Tensor<2>) -> Tensor<1>;
+    /// Identifies the objective and its settings in checkpoints.
+    fn tag(&self) -> String;
+}
+
+/// Mean cross-entropy.
+pub struct CrossEntropy;
+
+impl Objective for CrossEntropy {
+    fn loss(&self, _: &Classifier, _: Tensor<4>, y: Tensor<1, Int>, logits: Tensor<2>) -> Tensor<1> {
+        CrossEntropyLossConfig::new().init(&logits.device()).forward(logits, y)
+    }
+    fn tag(&self) -> String {
+        "cross-entropy".into()
+    }
 }
 
 pub struct Checkpoint {
@@ -151,13 +179,26 @@ pub fn train(arch: &ArchConfig, cfg: &TrainConfig, train: &Dataset, run_dir: &Pa
 /// [`train`], but stop (after checkpointing) once `stop_after` global steps are done, returning
 /// `None`: this is how tests simulate a run killed mid-epoch.
 pub fn train_until(arch: &ArchConfig, cfg: &TrainConfig, train: &Dataset, run_dir: &Path, device: &Device, stop_after: Option<usize>) -> Result<Option<Trained>, ModelError> {
+    train_with(arch, cfg, train, run_dir, device, stop_after, &CrossEntropy)
+}
+
+/// [`train_until`] with another training objective.
+pub fn train_with(
+    arch: &ArchConfig,
+    cfg: &TrainConfig,
+    train: &Dataset,
+    run_dir: &Path,
+    device: &Device,
+    stop_after: Option<usize>,
+    objective: &dyn Objective,
+) -> Result<Option<Trained>, ModelError> {
     cfg.validate()?;
     let ck = Checkpoint { dir: run_dir.to_path_buf() };
     let (mut model, mut optim, mut st) = match ck.load(device, sgd(cfg))? {
         Some((m, o, st)) => {
-            if &st.arch != arch || &st.config != cfg {
+            if &st.arch != arch || &st.config != cfg || st.objective != objective.tag() {
                 return Err(ModelError::Config(format!(
-                    "checkpoint in {} was made with another architecture/config; delete it or use another run dir",
+                    "checkpoint in {} was made with another architecture/config/objective; delete it or use another run dir",
                     run_dir.display()
                 )));
             }
@@ -166,7 +207,7 @@ pub fn train_until(arch: &ArchConfig, cfg: &TrainConfig, train: &Dataset, run_di
         }
         None => {
             device.seed(cfg.seed);
-            let st = TrainState { arch: arch.clone(), config: cfg.clone(), epoch: 0, step_in_epoch: 0, elapsed_secs: 0.0, epoch_loss_sum: 0.0, epoch_correct: 0, epoch_seen: 0, history: vec![] };
+            let st = TrainState { arch: arch.clone(), config: cfg.clone(), epoch: 0, step_in_epoch: 0, elapsed_secs: 0.0, epoch_loss_sum: 0.0, epoch_correct: 0, epoch_seen: 0, history: vec![], objective: objective.tag() };
             let model = match &cfg.init_from {
                 Some(p) => {
                     tracing::info!("warm start from {}", p.display());
@@ -182,7 +223,6 @@ pub fn train_until(arch: &ArchConfig, cfg: &TrainConfig, train: &Dataset, run_di
     let total = steps_per_epoch * cfg.epochs;
     let (h, w) = (train.height, train.width);
     let img_len = train.image_len();
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
     let t_start = Instant::now();
     let base_elapsed = st.elapsed_secs;
 
@@ -204,8 +244,8 @@ pub fn train_until(arch: &ArchConfig, cfg: &TrainConfig, train: &Dataset, run_di
             let labels: Vec<u32> = idx.iter().map(|&i| train.labels[i]).collect();
             let x = tensor_io::images(buf, b, h, w, device);
             let y = tensor_io::labels(&labels, device);
-            let logits = model.forward(x);
-            let loss = loss_fn.forward(logits.clone(), y.clone());
+            let logits = model.forward(x.clone());
+            let loss = objective.loss(&model, x, y.clone(), logits.clone());
             let pred = tensor_io::to_vec_int(logits.detach().argmax(1).flatten::<1>(0, 1));
             let correct = pred.iter().zip(&labels).filter(|(p, l)| **p == **l as i64).count();
             let loss_v = tensor_io::to_vec(loss.clone().detach())[0] as f64;

@@ -16,6 +16,8 @@ pub struct GridFile {
     pub profiles: BTreeMap<String, Profile>,
     /// Settings of the detector experiments (Tables V, VI).
     pub detector: Option<super::detector::DetectorSettings>,
+    /// Settings of the robust-training experiment (Table VII), per profile.
+    pub robust: Option<BTreeMap<String, super::robust::RobustSettings>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -3,6 +3,7 @@
 
 pub mod cell;
 pub mod detector;
+pub mod robust;
 pub mod figures;
 pub mod grid;
 pub mod panels;

@@ -223,6 +223,10 @@ fn render_countermeasures(g: &GridFile, profile: &str, p: &Profile, cells: &[Cel
         let models = p.models.clone().unwrap_or_else(|| g.grid.models.clone());
         written.extend(super::detector::render(profile, &models, s, cells, cell_dir, out_dir)?);
     }
+    if g.targets.iter().any(|t| t == "table7") {
+        let s = g.robust.as_ref().and_then(|r| r.get(profile)).with_context(|| format!("grid `{}` targets table7 but has no [robust.{profile}] section", g.name))?;
+        written.extend(super::robust::render(profile, s, out_dir)?);
+    }
     let mut index = format!("# {}, profile `{profile}`\n\n{}\n\n", g.description, p.description);
     for w in &written {
         if w.extension().map(|e| e == "md").unwrap_or(false) {
