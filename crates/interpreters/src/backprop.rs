@@ -9,7 +9,7 @@ use crate::layers::{
 };
 use advedge_models::classifier::Net;
 use advedge_models::densenet::{pool2, DenseNetBc};
-use advedge_models::resnet::{BasicBlock, CifarResNet};
+use advedge_models::resnet::{BasicBlock, CifarResNet, Downsample};
 use advedge_models::tv_resnet::{stem_pool_options, Bottleneck, TvResNet};
 use advedge_models::Classifier;
 use burn::tensor::activation::{relu, softmax};
@@ -26,6 +26,20 @@ pub fn ce_logit_grad(logits: Tensor<2>, classes: Tensor<1, Int>) -> Tensor<2> {
     softmax(logits, 1) - classes.one_hot(k).float()
 }
 
+fn shortcut_forward(ds: &Option<Downsample>, x: Tensor<4>) -> Tensor<4> {
+    match ds {
+        Some(d) => bn_forward(&d.bn, conv_forward(&d.conv, x)),
+        None => x,
+    }
+}
+
+fn shortcut_backward(ds: &Option<Downsample>, g: Tensor<4>, x_hw: [usize; 2]) -> Tensor<4> {
+    match ds {
+        Some(d) => conv_backward(&d.conv, bn_backward(&d.bn, g), x_hw),
+        None => g,
+    }
+}
+
 struct BlockTape {
     x_hw: [usize; 2],
     z1: Tensor<4>,
@@ -36,11 +50,7 @@ fn block_forward(b: &BasicBlock, x: Tensor<4>) -> (Tensor<4>, BlockTape) {
     let x_hw = hw(&x);
     let z1 = bn_forward(&b.bn1, conv_forward(&b.conv1, x.clone()));
     let main = bn_forward(&b.bn2, conv_forward(&b.conv2, relu(z1.clone())));
-    let short = match &b.downsample {
-        Some(d) => bn_forward(&d.bn, conv_forward(&d.conv, x)),
-        None => x,
-    };
-    let zout = main + short;
+    let zout = main + shortcut_forward(&b.downsample, x);
     (relu(zout.clone()), BlockTape { x_hw, z1, zout })
 }
 
@@ -50,11 +60,7 @@ fn block_backward(b: &BasicBlock, t: BlockTape, g: Tensor<4>, d: ReluDeriv) -> T
     let ga1 = conv_backward(&b.conv2, bn_backward(&b.bn2, gz.clone()), z1_hw);
     let gz1 = d.apply(t.z1, ga1);
     let gx = conv_backward(&b.conv1, bn_backward(&b.bn1, gz1), t.x_hw);
-    let gs = match &b.downsample {
-        Some(ds) => conv_backward(&ds.conv, bn_backward(&ds.bn, gz), t.x_hw),
-        None => gz,
-    };
-    gx + gs
+    gx + shortcut_backward(&b.downsample, gz, t.x_hw)
 }
 
 fn resnet_input_grad(m: &CifarResNet, xn: Tensor<4>, classes: Tensor<1, Int>, d: ReluDeriv) -> (Tensor<2>, Tensor<4>) {
@@ -95,11 +101,7 @@ fn bottleneck_forward(b: &Bottleneck, x: Tensor<4>) -> (Tensor<4>, BottleneckTap
     let z1 = bn_forward(&b.bn1, conv_forward(&b.conv1, x.clone()));
     let z2 = bn_forward(&b.bn2, conv_forward(&b.conv2, relu(z1.clone())));
     let main = bn_forward(&b.bn3, conv_forward(&b.conv3, relu(z2.clone())));
-    let short = match &b.downsample {
-        Some(d) => bn_forward(&d.bn, conv_forward(&d.conv, x)),
-        None => x,
-    };
-    let zout = main + short;
+    let zout = main + shortcut_forward(&b.downsample, x);
     (relu(zout.clone()), BottleneckTape { x_hw, z1, z2, zout })
 }
 
@@ -108,11 +110,7 @@ fn bottleneck_backward(b: &Bottleneck, t: BottleneckTape, g: Tensor<4>, d: ReluD
     let ga2 = conv_backward(&b.conv3, bn_backward(&b.bn3, gz.clone()), hw(&t.z2));
     let ga1 = conv_backward(&b.conv2, bn_backward(&b.bn2, d.apply(t.z2, ga2)), hw(&t.z1));
     let gx = conv_backward(&b.conv1, bn_backward(&b.bn1, d.apply(t.z1, ga1)), t.x_hw);
-    let gs = match &b.downsample {
-        Some(ds) => conv_backward(&ds.conv, bn_backward(&ds.bn, gz), t.x_hw),
-        None => gz,
-    };
-    gx + gs
+    gx + shortcut_backward(&b.downsample, gz, t.x_hw)
 }
 
 fn tv_resnet_input_grad(m: &TvResNet, xn: Tensor<4>, classes: Tensor<1, Int>, d: ReluDeriv) -> (Tensor<2>, Tensor<4>) {

@@ -26,6 +26,14 @@ pub struct Downsample {
     pub bn: BatchNorm,
 }
 
+/// A residual block's shortcut: identity, or the downsampling conv + BN.
+pub fn shortcut(ds: &Option<Downsample>, x: Tensor<4>) -> Tensor<4> {
+    match ds {
+        Some(d) => d.bn.forward(d.conv.forward(x)),
+        None => x,
+    }
+}
+
 /// conv-bn-relu-conv-bn (+ shortcut) - relu.
 #[derive(Module, Debug)]
 pub struct BasicBlock {
@@ -53,11 +61,7 @@ impl BasicBlock {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let out = relu(self.bn1.forward(self.conv1.forward(x.clone())));
         let out = self.bn2.forward(self.conv2.forward(out));
-        let short = match &self.downsample {
-            Some(d) => d.bn.forward(d.conv.forward(x)),
-            None => x,
-        };
-        relu(out + short)
+        relu(out + shortcut(&self.downsample, x))
     }
 }
 

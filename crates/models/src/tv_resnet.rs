@@ -4,7 +4,7 @@
 //! Field names follow torchvision (`conv1`, `bn1`, `layerK` -> `stages[K-1]`, `downsample.0/1` ->
 //! `downsample.conv/bn`, `fc`) so its state dicts load with a few key renames (see `torchvision`).
 //! The stem width is a parameter only so tests can build a tiny twin; torchvision uses 64.
-use crate::resnet::{conv1x1, conv3x3, Downsample};
+use crate::resnet::{conv1x1, conv3x3, shortcut, Downsample};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
@@ -67,11 +67,7 @@ impl Bottleneck {
         let out = relu(self.bn1.forward(self.conv1.forward(x.clone())));
         let out = relu(self.bn2.forward(self.conv2.forward(out)));
         let out = self.bn3.forward(self.conv3.forward(out));
-        let short = match &self.downsample {
-            Some(d) => d.bn.forward(d.conv.forward(x)),
-            None => x,
-        };
-        relu(out + short)
+        relu(out + shortcut(&self.downsample, x))
     }
 }
 
