@@ -1,5 +1,5 @@
 # Thin wrappers over `cargo xtask`; see `cargo xtask --help`.
-.PHONY: test train eval bench reproduce
+.PHONY: test train eval bench reproduce table7 paper-smoke parity
 test:
 	cargo test --release --workspace
 train:
@@ -13,3 +13,15 @@ bench:
 	cargo xtask bench-model --model densenet22
 reproduce:
 	cargo xtask reproduce all --profile smoke
+table7:
+	cargo xtask reproduce table7 --profile cifar
+# The paper-scale code path on random weights (no torchvision weights needed), on the CPU.
+paper-smoke:
+	cargo xtask init-weights --model resnet50 --out-dir runs/random-weights
+	cargo xtask init-weights --model densenet169 --out-dir runs/random-weights
+	ADVEDGE_WEIGHTS=runs/random-weights cargo xtask reproduce main --profile paper-smoke --any-images --results runs/paper-smoke
+# torchvision parity (needs a Python with torch + torchvision + safetensors: PY=/path/to/python).
+PY ?= python3
+parity:
+	$(PY) tools/make_torchvision_fixtures.py
+	cargo test --release -p advedge-models --test torchvision -- --nocapture
