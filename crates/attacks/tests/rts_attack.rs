@@ -25,7 +25,7 @@ fn setup(tag: &str) -> (Classifier, Interpreter, AttackBatch) {
     let m = m.valid();
     let dev = Device::flex();
     dev.seed(6);
-    let net = RtsNet::new(10, &encoder_channels(&m, &dev), &[8, 8], &dev);
+    let net = RtsNet::new(10, &encoder_channels(&m, &dev, 2), &[8, 8], &dev);
     let path = std::env::temp_dir().join(format!("advedge-rts-attack-{}-{tag}.safetensors", std::process::id()));
     save_net(&net, &path).unwrap();
     let spec = RtsSpec { name: "test".into(), fingerprint: "none".into(), widths: vec![8, 8], kappa: 0.0, path };

@@ -3,7 +3,8 @@
 //! last feature map at 8x8 as "s5"); a class-selector embedding gates s5; two U-Net up-blocks
 //! (pixel-shuffle upsampler, concatenation, bottleneck residual block) go back to 32x32; a 1x1
 //! head gives (a, b) and the mask M = |a| / (|a| + |b|) in [0,1], higher = more salient.
-//! (The paper uses three up-blocks from 7x7 to 56x56 on ResNet-50; CIFAR has one scale fewer.)
+//! (The paper uses three up-blocks from 7x7 to 56x56 on ResNet-50; CIFAR has one scale fewer.
+//! With a torchvision ResNet the same network takes `widths` of length 3 and gives 56x56 maps.)
 //!
 //! Training: `rts_train` (`cargo xtask train-rts`); the trained network is the `Interpreter::Rts`
 //! variant through [`RtsSpec`], whose weights are loaded once per process and cached.
@@ -162,7 +163,7 @@ pub fn load_cached(spec: &RtsSpec, model: &Classifier) -> RtsNet {
     if let Some(n) = cache.lock().expect("rts cache").get(&key) {
         return n.clone();
     }
-    let channels = crate::rts_train::encoder_channels(model, &device);
+    let channels = crate::rts_train::encoder_channels(model, &device, spec.widths.len());
     let mut net = RtsNet::new(model.fc_weight().dims()[1], &channels, &spec.widths, &device);
     crate::rts_train::load_net(&mut net, &spec.path).unwrap_or_else(|e| panic!("RTS weights {}: {e}", spec.path.display()));
     let net = net.valid();

@@ -61,10 +61,13 @@ impl Default for RtsTrainConfig {
 }
 
 /// Encoder channel counts (s5 first, then the pass-throughs) of a classifier.
-pub fn encoder_channels(model: &Classifier, device: &Device) -> Vec<usize> {
+/// Channel counts the decoder sees for `ups` up-blocks: the last feature map, then the
+/// pass-through scales from coarse to fine (CIFAR: 2 up-blocks; ResNet-50: 3, spec 2.3). Channel
+/// counts do not depend on the input size, so a 32x32 probe serves every architecture.
+pub fn encoder_channels(model: &Classifier, device: &Device, ups: usize) -> Vec<usize> {
     let f = model.features(Tensor::zeros([1, 3, 32, 32], device));
     let n = f.scales.len();
-    vec![f.last.dims()[1], f.scales[n - 2].dims()[1], f.scales[n - 3].dims()[1]]
+    std::iter::once(f.last.dims()[1]).chain((0..ups).map(|k| f.scales[n - 2 - k].dims()[1])).collect()
 }
 
 fn hinge(logits: Tensor<2>, c: Tensor<1, Int>, margin: f64, targeted: bool) -> Tensor<1> {
@@ -115,7 +118,7 @@ pub fn load_net(net: &mut RtsNet, path: &Path) -> Result<(), String> {
 pub fn train_rts(model: &Classifier, data: &advedge_data::Dataset, cfg: &RtsTrainConfig, run_dir: &Path, device: &Device, progress: &dyn Fn(u8, usize, usize, f64)) -> Result<(RtsNet, RtsState), String> {
     let ad = device.clone().autodiff();
     let mad = model.clone().to_device(&ad).freeze();
-    let ch = encoder_channels(model, device);
+    let ch = encoder_channels(model, device, cfg.widths.len());
     let k = model.fc_weight().dims()[1];
     std::fs::create_dir_all(run_dir).map_err(|e| format!("{}: {e}", run_dir.display()))?;
     let (state_p, net_p, opt_p): (PathBuf, PathBuf, PathBuf) = (run_dir.join("state.json"), run_dir.join("rts.bpk"), run_dir.join("optim.bin"));

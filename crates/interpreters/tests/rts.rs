@@ -22,6 +22,22 @@ fn rts_network_shapes_and_range() {
     }
 }
 
+/// Paper scale (spec 2.3): on a torchvision-shaped ResNet at 224x224 the decoder runs three
+/// up-blocks from layer4 (7x7) through layer3, layer2 and layer1 to a 56x56 map.
+#[test]
+fn rts_network_at_paper_scale_gives_56x56_maps() {
+    use advedge_interpreters::rts::RtsNet;
+    use advedge_interpreters::rts_train::encoder_channels;
+    let dev = Device::flex();
+    let m = ArchConfig::TvResnet { layers: vec![1, 1, 1, 1], width: 8, num_classes: 10 }.init(&dev);
+    let ch = encoder_channels(&m, &dev, 3);
+    assert_eq!(ch, vec![256, 128, 64, 32], "layer4, layer3, layer2, layer1 channels");
+    let net = RtsNet::new(10, &ch, &[32, 16, 8], &dev);
+    let f = m.features(Tensor::<4>::random([1, 3, 224, 224], Distribution::Uniform(0.0, 1.0), &dev));
+    let (mask, _) = net.forward(&f, tensor_io::labels(&[3], &dev), 5.0);
+    assert_eq!(mask.dims(), [1, 1, 56, 56]);
+}
+
 #[test]
 fn rts_training_runs_checkpoints_and_resumes() {
     use advedge_interpreters::rts_train::{train_rts, RtsTrainConfig};
