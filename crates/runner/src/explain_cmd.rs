@@ -1,11 +1,11 @@
 //! `explain`: one image and its attribution map side by side, as a PNG (a first look at an
 //! interpreter). Maps are upsampled by nearest neighbour and coloured with a perceptual ramp.
 use crate::repo;
-use advedge_data::{decode_image, load_cifar10, Resize};
+use crate::data_source::DataSource;
+use advedge_data::{decode_image, Resize};
 use advedge_interpreters::Interpreter;
-use advedge_models::{tensor_io, ModelCard};
+use advedge_models::tensor_io;
 use anyhow::{bail, Context};
-use burn::tensor::Device;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -15,7 +15,8 @@ pub struct ExplainArgs {
     /// grad, cam, rts or mask.
     #[arg(long)]
     interpreter: String,
-    /// A CIFAR-10 test index, or a path to a 32x32 image file.
+    /// An index into the model's evaluation images (CIFAR-10 test set, or the ImageNet samples
+    /// for torchvision models), or a path to an image file (32x32 for CIFAR models).
     #[arg(long)]
     image: String,
     /// Class to explain (default: the model's prediction).
@@ -23,9 +24,9 @@ pub struct ExplainArgs {
     class: Option<u32>,
     #[arg(long, default_value = "results/explain.png")]
     out: PathBuf,
-    /// Pixels per input pixel in the PNG.
-    #[arg(long, default_value_t = 8)]
-    scale: u32,
+    /// Pixels per input pixel in the PNG (default 8 for 32x32 images, 1 for 224x224).
+    #[arg(long)]
+    scale: Option<u32>,
 }
 
 /// A perceptual dark-blue -> red -> yellow ramp for v in [0,1].
@@ -41,44 +42,48 @@ pub fn colormap(v: f32) -> [u8; 3] {
 
 pub fn explain(a: ExplainArgs) -> anyhow::Result<()> {
     let interp: Interpreter = crate::attack_cmd::parse_interpreter(&a.interpreter, &a.model, &repo::weights_dir())?;
-    let card_path = repo::weights_dir().join(format!("{}.toml", a.model));
-    let card = ModelCard::load(&card_path)?;
-    let dev = Device::flex();
-    let model = tensor_io::load_weights(&card.architecture, &card.weights_path(&card_path), &dev)?;
+    let (card, model) = repo::load_model(&a.model, None)?;
+    let dev = repo::device();
+    let data = DataSource::for_arch(&card.architecture);
+    let side = data.side();
     let (img, label) = match a.image.parse::<usize>() {
         Ok(i) => {
-            let test = load_cifar10("test", false)?;
+            let test = data.test_set()?;
             if i >= test.len() {
                 bail!("test index {i} out of range (0..{})", test.len());
             }
             (test.image_u8(i).to_vec(), Some(test.labels[i]))
         }
-        Err(_) => (decode_image(&PathBuf::from(&a.image), Resize::Exact(32, 32))?.0, None),
+        Err(_) => {
+            let resize = if data == DataSource::Cifar10 { Resize::Exact(32, 32) } else { Resize::ShorterThenCrop(224) };
+            (decode_image(&PathBuf::from(&a.image), resize)?.0, None)
+        }
     };
     let x: Vec<f32> = img.iter().map(|&v| v as f32 / 255.0).collect();
-    let xt = tensor_io::images(x.clone(), 1, 32, 32, &dev);
+    let xt = tensor_io::images(x.clone(), 1, side, side, &dev);
     let probs = tensor_io::to_vec(burn::tensor::activation::softmax(model.forward(xt.clone()), 1));
     let pred = (0..probs.len()).max_by(|&i, &j| probs[i].total_cmp(&probs[j])).unwrap() as u32;
     let class = a.class.unwrap_or(pred);
     let map = interp.explain(&model, xt, tensor_io::labels(&[class], &dev));
     let [_, _, mh, mw] = map.dims();
     let m = tensor_io::to_vec(map);
-    let s = a.scale;
-    let mut out = image::RgbImage::new(64 * s + s, 32 * s);
-    for y in 0..32 * s {
-        for xx in 0..32 * s {
+    let s = a.scale.unwrap_or(if side > 64 { 1 } else { 8 }).max(1);
+    let (n, plane) = (side as u32, side * side);
+    let mut out = image::RgbImage::new(2 * n * s + s, n * s);
+    for y in 0..n * s {
+        for xx in 0..n * s {
             let (py, px) = ((y / s) as usize, (xx / s) as usize);
-            let rgb = [img[py * 32 + px], img[1024 + py * 32 + px], img[2048 + py * 32 + px]];
+            let rgb = [img[py * side + px], img[plane + py * side + px], img[2 * plane + py * side + px]];
             out.put_pixel(xx, y, image::Rgb(rgb));
-            let v = m[(py * mh / 32) * mw + px * mw / 32];
-            out.put_pixel(32 * s + s + xx, y, image::Rgb(colormap(v)));
+            let v = m[(py * mh / side) * mw + px * mw / side];
+            out.put_pixel(n * s + s + xx, y, image::Rgb(colormap(v)));
         }
     }
     if let Some(p) = a.out.parent() {
         std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
     }
     out.save(&a.out).with_context(|| format!("writing {}", a.out.display()))?;
-    let name = |c: u32| advedge_data::CIFAR10_CLASSES.get(c as usize).copied().unwrap_or("?");
+    let name = |c: u32| if data == DataSource::Cifar10 { advedge_data::CIFAR10_CLASSES.get(c as usize).copied().unwrap_or("?") } else { "ImageNet class" };
     println!(
         "{} map ({mh}x{mw}) for class {} ({}), predicted {} ({}, p={:.3}){}; wrote {}",
         interp.name(), class, name(class), pred, name(pred), probs[pred as usize],
