@@ -79,6 +79,15 @@ pub fn parse_interpreter(s: &str, model: &str, weights_dir: &std::path::Path) ->
             if !path.is_file() {
                 bail!("{}: RTS weights named by {} are missing", path.display(), card.display());
             }
+            let current = repo::model_fingerprint_in(model, weights_dir);
+            match &rc.classifier_weights {
+                Some(fp) if *fp != current => bail!(
+                    "the RTS network {} was trained on other weights of `{model}` (fingerprint {fp}, now {current}): retrain it with `cargo xtask train-rts --model {model}`",
+                    card.display()
+                ),
+                None => tracing::warn!("{} does not record the classifier weights it was trained on; cannot check it matches `{model}`", card.display()),
+                _ => {}
+            }
             Interpreter::Rts(advedge_interpreters::rts::RtsSpec { name: rc.weights_file.clone(), fingerprint: repo::fingerprint(&path), widths: rc.config.widths.clone(), kappa: rc.config.kappa, path })
         }
     })

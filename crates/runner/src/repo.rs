@@ -63,7 +63,12 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 
 /// Fingerprint of a named classifier's weights (via its card in [`weights_dir`]).
 pub fn model_fingerprint(model: &str) -> String {
-    let card = weights_dir().join(format!("{model}.toml"));
+    model_fingerprint_in(model, &weights_dir())
+}
+
+/// [`model_fingerprint`] with the card in `dir`.
+pub fn model_fingerprint_in(model: &str, dir: &Path) -> String {
+    let card = dir.join(format!("{model}.toml"));
     match advedge_models::ModelCard::load(&card) {
         Ok(c) => fingerprint(&c.weights_path(&card)),
         Err(_) => "missing".to_string(),

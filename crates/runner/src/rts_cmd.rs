@@ -48,6 +48,10 @@ pub struct RtsCard {
     pub keep_top20_prediction_kept: f64,
     pub keep_random20_prediction_kept: f64,
     pub weights_file: String,
+    /// Fingerprint (`repo::fingerprint`) of the classifier weights the network was trained on:
+    /// an RTS network is only valid for those features.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier_weights: Option<String>,
 }
 
 impl RtsCard {
@@ -122,7 +126,7 @@ pub fn train(a: TrainRtsArgs) -> anyhow::Result<()> {
     }
     let weights_file = format!("rts-{}.safetensors", a.model);
     save_net(&net, &dir.join(&weights_file)).map_err(|e| anyhow!(e))?;
-    let rc = RtsCard { classifier: a.model.clone(), config: cfg, git_commit: repo::git_commit(), train_seconds: st.elapsed_secs, final_loss: st.last_loss, quality_images: q.len(), mean_mask_area: area, keep_top20_prediction_kept: top, keep_random20_prediction_kept: rnd, weights_file };
+    let rc = RtsCard { classifier: a.model.clone(), config: cfg, git_commit: repo::git_commit(), train_seconds: st.elapsed_secs, final_loss: st.last_loss, quality_images: q.len(), mean_mask_area: area, keep_top20_prediction_kept: top, keep_random20_prediction_kept: rnd, weights_file, classifier_weights: Some(repo::model_fingerprint(&a.model)) };
     let out = dir.join(format!("rts-{}.toml", a.model));
     std::fs::write(&out, toml::to_string_pretty(&rc)?).with_context(|| format!("writing {}", out.display()))?;
     println!("RTS for {}: keep top-20% -> prediction kept {:.3}; random 20% -> {:.3}; mean mask {:.3}; {:.0} s; wrote {}", a.model, top, rnd, area, st.elapsed_secs, out.display());

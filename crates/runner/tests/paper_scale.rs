@@ -36,3 +36,23 @@ fn committed_torchvision_cards_select_imagenet_settings() {
     let cifar = ArchConfig::Resnet { depth: 20, width: 16, num_classes: 10 };
     assert_eq!(DataSource::for_arch(&cifar).side(), 32);
 }
+
+/// An RTS network is refused for classifier weights other than the ones it was trained on.
+#[test]
+fn rts_network_trained_on_other_weights_is_refused() {
+    let src = repo::root().join("data/weights");
+    let dir = std::env::temp_dir().join(format!("advedge-rts-stale-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["resnet20.toml", "resnet20.safetensors", "rts-resnet20.safetensors"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    let card = std::fs::read_to_string(src.join("rts-resnet20.toml")).unwrap();
+    let card: String = card.lines().filter(|l| !l.starts_with("classifier_weights")).collect::<Vec<_>>().join("\n");
+    let with = |fp: &str| card.replacen("[config]", &format!("classifier_weights = \"{fp}\"\n\n[config]"), 1);
+    std::fs::write(dir.join("rts-resnet20.toml"), with("0000000000000000")).unwrap();
+    let e = advedge_runner::attack_cmd::parse_interpreter("rts", "resnet20", &dir).unwrap_err().to_string();
+    assert!(e.contains("trained on other weights") && e.contains("train-rts"), "{e}");
+    std::fs::write(dir.join("rts-resnet20.toml"), with(&repo::model_fingerprint_in("resnet20", &dir))).unwrap();
+    advedge_runner::attack_cmd::parse_interpreter("rts", "resnet20", &dir).expect("matching weights are accepted");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -116,9 +116,12 @@ pub fn expand(g: &GridFile, p: &Profile, limit: Option<usize>) -> anyhow::Result
     for m in pick(&p.models, &g.grid.models) {
         for f in pick(&p.frameworks, &g.grid.frameworks) {
             for i in pick(&p.interpreters, &g.grid.interpreters) {
-                if i == "rts" && !crate::repo::weights_dir().join(format!("rts-{m}.toml")).is_file() {
-                    tracing::warn!("skipping {m}/{f}/rts: no RTS network for {m} (run `cargo xtask train-rts --model {m}`)");
-                    continue;
+                if i == "rts" {
+                    // No network, or one trained on other weights of the classifier.
+                    if let Err(e) = crate::attack_cmd::parse_interpreter("rts", &m, &crate::repo::weights_dir()) {
+                        tracing::warn!("skipping {m}/{f}/rts: {e:#}");
+                        continue;
+                    }
                 }
                 let scale = p.scale * p.interpreter_scale.get(&i).copied().unwrap_or(1.0);
                 for v in pick(&p.variants, &g.grid.variants) {
