@@ -99,10 +99,13 @@ pub struct RobustPoint {
 }
 
 /// PGD accuracy and interpretation-attack tau at each eps (units of 1/255) on `x` (in [0,1]),
-/// `y`, in batches of `batch`. `steps` PGD steps with alpha = 2.5 eps / steps (Madry et al.).
-pub fn evaluate(model: &Classifier, images: &[f32], labels: &[u32], side: usize, eps255: &[f64], steps: usize, batch: usize) -> Vec<RobustPoint> {
+/// `y`, in batches of `batch`. `steps` PGD steps with alpha = 2.5 eps / steps (Madry et al.);
+/// the random starts come from the device generator seeded with `seed`.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate(model: &Classifier, images: &[f32], labels: &[u32], side: usize, eps255: &[f64], steps: usize, batch: usize, seed: u64) -> Vec<RobustPoint> {
     let dev = model.fc_weight().device();
     let ad = dev.clone().autodiff();
+    ad.seed(seed);
     let frozen = model.clone().to_device(&ad).freeze();
     let n = labels.len();
     let px = 3 * side * side;

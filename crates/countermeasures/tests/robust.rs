@@ -53,7 +53,7 @@ fn evaluation_eps_zero_is_clean_accuracy() {
     let pred = tensor_io::to_vec_int(m.forward(tensor_io::images(x.clone(), n, 32, 32, &dev)).argmax(1).flatten::<1>(0, 1));
     // Labels: the prediction for half of the images, another class for the rest: clean acc 0.5.
     let labels: Vec<u32> = pred.iter().enumerate().map(|(i, &p)| if i % 2 == 0 { p as u32 } else { (p as u32 + 1) % 10 }).collect();
-    let pts = evaluate(&m, &x, &labels, 32, &[0.0, 8.0], 3, 4);
+    let pts = evaluate(&m, &x, &labels, 32, &[0.0, 8.0], 3, 4, 0);
     assert_eq!(pts[0].accuracy, 0.5);
     assert!(pts[0].kendall_tau.is_none());
     assert!(pts[1].accuracy <= 0.5, "PGD cannot raise accuracy: {}", pts[1].accuracy);

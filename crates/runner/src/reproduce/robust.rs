@@ -116,7 +116,7 @@ fn evaluated(profile: &str, s: &RobustSettings, kind: &str, out_dir: &Path) -> a
     let card_path = trained(profile, s, kind)?;
     let card = ModelCard::load(&card_path)?;
     let weights = card.weights_path(&card_path);
-    let key = format!("{:016x}", repo::fnv1a(format!("{}|{:?}|{}|{}", repo::fingerprint(&weights), s.eval_eps255, s.eval_steps, s.eval_images).as_bytes()));
+    let key = format!("{:016x}", repo::fnv1a(format!("{}|{:?}|{}|{}|{}", repo::fingerprint(&weights), s.eval_eps255, s.eval_steps, s.eval_images, s.train.seed).as_bytes()));
     let cache = out_dir.join("robust").join(format!("{kind}-{key}.json"));
     if let Some(c) = std::fs::read_to_string(&cache).ok().and_then(|t| serde_json::from_str::<EvalCache>(&t).ok()) {
         return Ok((card, c.points));
@@ -127,7 +127,7 @@ fn evaluated(profile: &str, s: &RobustSettings, kind: &str, out_dir: &Path) -> a
     let idx = test.spread_indices(s.eval_images.min(test.len()));
     let (x, y) = test.batch_f32(&idx);
     tracing::info!("Table VII: evaluating {} on {} test images at eps {:?}/255", card.name, idx.len(), s.eval_eps255);
-    let points = evaluate(&model, &x, &y, 32, &s.eval_eps255, s.eval_steps, s.eval_batch);
+    let points = evaluate(&model, &x, &y, 32, &s.eval_eps255, s.eval_steps, s.eval_batch, s.train.seed);
     write_atomic(&cache, serde_json::to_string_pretty(&EvalCache { key, points: points.clone() })?.as_bytes())?;
     Ok((card, points))
 }
