@@ -9,8 +9,8 @@
 //! benign CAM and the CAM after a PGD attack that maximises |I(x',y) - I(x,y)|_1 (our stand-in
 //! for Boopathy's top-k "attack against interpretability", which the spec does not define).
 use advedge_metrics::kendall_tau_b;
-use advedge_models::train::{CrossEntropy, Objective};
-use advedge_models::{tensor_io, Classifier};
+use advedge_models::train::Objective;
+use advedge_models::{tensor_io, Classifier, Features};
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Distribution, Int, Tensor};
@@ -35,7 +35,11 @@ fn l1(a: Tensor<4>) -> Tensor<1> {
 
 /// D(x, x') per sample (see module docs). `x` and `x_adv` in [0,1].
 pub fn discrepancy(model: &Classifier, x: Tensor<4>, x_adv: Tensor<4>, y: Tensor<1, Int>) -> Tensor<1> {
-    let fx = model.features(x);
+    discrepancy_from(model, model.features(x), x_adv, y)
+}
+
+/// [`discrepancy`] with the features of x already computed.
+fn discrepancy_from(model: &Classifier, fx: Features, x_adv: Tensor<4>, y: Tensor<1, Int>) -> Tensor<1> {
     let fa = model.features(x_adv);
     let y2 = fa.logits.clone().detach().argmax(1).flatten::<1>(0, 1);
     let d_y = l1(cams(model, fx.last.clone(), y.clone()) - cams(model, fa.last.clone(), y));
@@ -74,14 +78,14 @@ pub struct CamRobust {
 }
 
 impl Objective for CamRobust {
-    fn loss(&self, model: &Classifier, x: Tensor<4>, y: Tensor<1, Int>, logits: Tensor<2>) -> Tensor<1> {
-        let ce = CrossEntropy.loss(model, x.clone(), y.clone(), logits);
+    fn loss(&self, model: &Classifier, x: Tensor<4>, y: Tensor<1, Int>, fx: Features) -> Tensor<1> {
+        let ce = CrossEntropyLossConfig::new().init(&fx.logits.device()).forward(fx.logits.clone(), y.clone());
         if self.gamma == 0.0 || self.steps == 0 {
             return ce;
         }
         let frozen = model.clone().freeze();
         let x_adv = pgd(x.clone(), self.eps, self.alpha, self.steps, |v| discrepancy(&frozen, x.clone(), v, y.clone()));
-        ce + discrepancy(model, x, x_adv, y).mean() * self.gamma
+        ce + discrepancy_from(model, fx, x_adv, y).mean() * self.gamma
     }
     fn tag(&self) -> String {
         format!("cam-robust gamma={} eps={} steps={} alpha={}", self.gamma, self.eps, self.steps, self.alpha)

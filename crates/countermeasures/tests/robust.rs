@@ -34,10 +34,9 @@ fn discrepancy_and_inner_maximisation() {
     let ad = dev.clone().autodiff();
     let mad = m.clone().to_device(&ad).freeze();
     let (xa, ya) = (x.clone().to_device(&ad), y.clone().to_device(&ad));
-    let logits = mad.forward(xa.clone());
     let at = CamRobust { gamma: 1.0, eps, steps: 3, alpha: eps / 2.0 };
     let nt = CamRobust { gamma: 0.0, ..at.clone() };
-    let d_pgd = tensor_io::to_vec(at.loss(&mad, xa.clone(), ya.clone(), logits.clone()) - nt.loss(&mad, xa, ya, logits))[0];
+    let d_pgd = tensor_io::to_vec(at.loss(&mad, xa.clone(), ya.clone(), mad.features(xa.clone())) - nt.loss(&mad, xa.clone(), ya, mad.features(xa)))[0];
     eprintln!("D at random start {d_rand:.4}, D after 3 PGD steps {d_pgd:.4}");
     assert!(d_pgd > d_rand, "PGD {d_pgd} vs random {d_rand}");
     assert_ne!(at.tag(), nt.tag(), "checkpoints must tell the objectives apart");

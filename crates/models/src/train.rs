@@ -6,7 +6,7 @@
 //! epoch permutation and each image's augmentation are functions of (seed, epoch, position), so a
 //! resumed run sees exactly the batches an uninterrupted one would.
 use crate::card::EpochLog;
-use crate::{tensor_io, ArchConfig, Classifier, ModelError};
+use crate::{tensor_io, ArchConfig, Classifier, Features, ModelError};
 use advedge_data::{augment_crop_flip, Dataset, Rng64};
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -95,8 +95,9 @@ fn default_objective() -> String {
 /// The per-batch training loss. Plain training is [`CrossEntropy`]; the countermeasures crate
 /// plugs in its interpretation-aware objective (Table VII) without a second training loop.
 pub trait Objective {
-    /// Scalar loss of a batch `x` (in [0,1]) with labels `y`, given `logits = model(x)`.
-    fn loss(&self, model: &Classifier, x: Tensor<4>, y: Tensor<1, Int>, logits: Tensor<2>) -> Tensor<1>;
+    /// Scalar loss of a batch `x` (in [0,1]) with labels `y`, given the features of `model(x)`
+    /// (one forward pass serves the objective and the accuracy count).
+    fn loss(&self, model: &Classifier, x: Tensor<4>, y: Tensor<1, Int>, fx: Features) -> Tensor<1>;
     /// Identifies the objective and its settings in checkpoints.
     fn tag(&self) -> String;
 }
@@ -105,8 +106,8 @@ pub trait Objective {
 pub struct CrossEntropy;
 
 impl Objective for CrossEntropy {
-    fn loss(&self, _: &Classifier, _: Tensor<4>, y: Tensor<1, Int>, logits: Tensor<2>) -> Tensor<1> {
-        CrossEntropyLossConfig::new().init(&logits.device()).forward(logits, y)
+    fn loss(&self, _: &Classifier, _: Tensor<4>, y: Tensor<1, Int>, fx: Features) -> Tensor<1> {
+        CrossEntropyLossConfig::new().init(&fx.logits.device()).forward(fx.logits, y)
     }
     fn tag(&self) -> String {
         "cross-entropy".into()
@@ -244,8 +245,9 @@ pub fn train_with(
             let labels: Vec<u32> = idx.iter().map(|&i| train.labels[i]).collect();
             let x = tensor_io::images(buf, b, h, w, device);
             let y = tensor_io::labels(&labels, device);
-            let logits = model.forward(x.clone());
-            let loss = objective.loss(&model, x, y.clone(), logits.clone());
+            let fx = model.features(x.clone());
+            let logits = fx.logits.clone();
+            let loss = objective.loss(&model, x, y.clone(), fx);
             let pred = tensor_io::to_vec_int(logits.detach().argmax(1).flatten::<1>(0, 1));
             let correct = pred.iter().zip(&labels).filter(|(p, l)| **p == **l as i64).count();
             let loss_v = tensor_io::to_vec(loss.clone().detach())[0] as f64;
