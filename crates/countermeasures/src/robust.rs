@@ -8,6 +8,8 @@
 //! training model. Evaluation: accuracy under untargeted PGD, and Kendall's tau-b between the
 //! benign CAM and the CAM after a PGD attack that maximises |I(x',y) - I(x,y)|_1 (our stand-in
 //! for Boopathy's top-k "attack against interpretability", which the spec does not define).
+use advedge_interpreters::cam::cam_raw;
+use advedge_interpreters::grad::minmax;
 use advedge_metrics::kendall_tau_b;
 use advedge_models::train::Objective;
 use advedge_models::{tensor_io, Classifier, Features};
@@ -16,15 +18,10 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Distribution, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-/// Min-max normalised CAMs [B,1,h,w] of `classes` from one forward's features.
+/// Min-max normalised CAMs [B,1,h,w] of `classes` from one forward's features (the CAM
+/// interpreter's own `cam_raw` and `minmax`, as `cam::cam_map` does).
 fn cams(model: &Classifier, last: Tensor<4>, classes: Tensor<1, Int>) -> Tensor<4> {
-    let [b, k, h, w] = last.dims();
-    let wc = model.fc_weight().transpose().select(0, classes);
-    let raw = (last * wc.reshape([b, k, 1, 1])).sum_dim(1).reshape([b, h * w]);
-    let mn = raw.clone().min_dim(1);
-    let shifted = raw - mn;
-    let mx = shifted.clone().max_dim(1).clamp_min(1e-12);
-    (shifted / mx).reshape([b, 1, h, w])
+    minmax(cam_raw(last, model.fc_weight(), classes), 1e-12)
 }
 
 /// Per-sample L1 norm of a map difference.
