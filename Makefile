@@ -4,13 +4,13 @@ test:
 	cargo test --release --workspace
 train:
 	cargo xtask train --model resnet20
-	cargo xtask train --model densenet22
+	cargo xtask train --model densenet38
 eval:
 	cargo xtask eval --model resnet20
-	cargo xtask eval --model densenet22
+	cargo xtask eval --model densenet38
 bench:
 	cargo xtask bench-model --model resnet20
-	cargo xtask bench-model --model densenet22
+	cargo xtask bench-model --model densenet38
 reproduce:
 	cargo xtask reproduce all --profile smoke
 table7:

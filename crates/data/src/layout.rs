@@ -42,6 +42,19 @@ pub fn list_image_folder(root: &Path, split: &str) -> Result<Vec<ImageEntry>, Da
     Ok(out)
 }
 
+/// A folder of class folders in either layout: ImageNetV2 when every class folder is named by a
+/// number (`<dir>/<class index>/<file>`), else ImageFolder (`<dir>/<class name>/<file>`, labels by
+/// sorted name: for ImageNet's `n01440764`-style folders that is torchvision's class order).
+pub fn list_class_folders(dir: &Path) -> Result<Vec<ImageEntry>, DataError> {
+    let subdirs: Vec<PathBuf> = read_dir_sorted(dir)?.into_iter().filter(|p| p.is_dir()).collect();
+    let numeric = !subdirs.is_empty() && subdirs.iter().all(|d| d.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.parse::<u32>().is_ok()));
+    if numeric {
+        list_imagenet_v2(dir)
+    } else {
+        list_image_folder(dir, "")
+    }
+}
+
 /// List `<root>/<class index>/<file>`, ordered by class index then file name.
 pub fn list_imagenet_v2(root: &Path) -> Result<Vec<ImageEntry>, DataError> {
     let mut classes = Vec::new();

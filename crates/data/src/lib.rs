@@ -10,12 +10,14 @@ mod dataset;
 mod error;
 mod layout;
 mod root;
+mod source;
 
 pub use augment::{augment_crop_flip, Rng64};
 pub use dataset::{decode_image, Dataset, DecodeOptions, Resize};
 pub use error::DataError;
-pub use layout::{list_image_folder, list_imagenet_v2, ImageEntry};
+pub use layout::{list_class_folders, list_image_folder, list_imagenet_v2, ImageEntry};
 pub use root::{resolve_data_root, DATA_ENV};
+pub use source::{ImageSource, LazyDataset};
 
 /// CIFAR-10 class names in label order (sorted folder names).
 pub const CIFAR10_CLASSES: [&str; 10] = [

@@ -6,8 +6,9 @@
 //! untargeted (confidence 5) hinges. A fraction of "fake" selector classes (≠ y) teach the
 //! selector to say "absent"; for them P and D are switched off (the mask should vanish).
 //! Seeded and resumable: (phase, step) and the weights/optimiser are checkpointed.
-use crate::mask::blur;
+use crate::mask::{blur, upsample};
 use crate::rts::RtsNet;
+use advedge_data::ImageSource;
 use advedge_models::{tensor_io, Classifier, Features};
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -57,6 +58,16 @@ impl Default for RtsTrainConfig {
             seed: 0,
             ckpt_every: 100,
         }
+    }
+}
+
+impl RtsTrainConfig {
+    /// Paper scale (torchvision ResNet-50 encoder, 224x224 images, spec 2.3): three up-blocks of
+    /// 256, 128, 64 channels (56x56 masks), the 55-tap sigma-11 blur, and the schedule of the
+    /// spec's (unverified) recollection of the RTS script: phase A 8,500 selector steps at Adam
+    /// lr 0.2, phase B 3,000 steps at lr 1e-3, batch 36 for both (the script's phase A used 128).
+    pub fn paper() -> Self {
+        Self { steps_a: 8500, steps_b: 3000, batch: 36, lr_a: 0.2, blur_ksize: 55, blur_sigma: 11.0, widths: vec![256, 128, 64], ..Self::default() }
     }
 }
 
@@ -114,8 +125,9 @@ pub fn load_net(net: &mut RtsNet, path: &Path) -> Result<(), String> {
     if r.missing.is_empty() && r.errors.is_empty() { Ok(()) } else { Err(format!("{}: missing {:?} errors {:?}", path.display(), r.missing, r.errors)) }
 }
 
-/// Train (or resume) an RTS network for `model` on `data` (CIFAR-size images).
-pub fn train_rts(model: &Classifier, data: &advedge_data::Dataset, cfg: &RtsTrainConfig, run_dir: &Path, device: &Device, progress: &dyn Fn(u8, usize, usize, f64)) -> Result<(RtsNet, RtsState), String> {
+/// Train (or resume) an RTS network for `model` on `data` (any image size: CIFAR-10 in memory, or
+/// an ImageNet folder decoded batch by batch for a torchvision encoder).
+pub fn train_rts(model: &Classifier, data: &dyn ImageSource, cfg: &RtsTrainConfig, run_dir: &Path, device: &Device, progress: &dyn Fn(u8, usize, usize, f64)) -> Result<(RtsNet, RtsState), String> {
     let ad = device.clone().autodiff();
     let mad = model.clone().to_device(&ad).freeze();
     let ch = encoder_channels(model, device, cfg.widths.len());
@@ -139,6 +151,7 @@ pub fn train_rts(model: &Classifier, data: &advedge_data::Dataset, cfg: &RtsTrai
     let base = st.elapsed_secs;
     let ce = CrossEntropyLossConfig::new().init(&ad);
     let (b, n) = (cfg.batch, data.len());
+    let (hh, ww) = data.size();
     for phase in [0u8, 1] {
         let steps = if phase == 0 { cfg.steps_a } else { cfg.steps_b };
         if st.phase > phase {
@@ -147,10 +160,10 @@ pub fn train_rts(model: &Classifier, data: &advedge_data::Dataset, cfg: &RtsTrai
         while st.step < steps {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed ^ ((phase as u64) << 40) ^ (st.step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             let idx: Vec<usize> = (0..b).map(|_| rng.gen_range(0..n)).collect();
-            let (xv, y) = data.batch_f32(&idx);
+            let (xv, y) = data.batch(&idx).map_err(|e| e.to_string())?;
             let fake: Vec<bool> = (0..b).map(|_| rng.gen_bool(cfg.fake_frac)).collect();
             let sel: Vec<u32> = y.iter().zip(&fake).map(|(&l, &f)| if f { (l + rng.gen_range(1..k as u32)) % k as u32 } else { l }).collect();
-            let x = tensor_io::images(xv, b, 32, 32, device);
+            let x = tensor_io::images(xv, b, hh, ww, device);
             let feats = to_ad(model.features(x.clone()));
             let sel_t = tensor_io::labels(&sel, &ad);
             let (m, exists) = net.forward(&feats, sel_t.clone(), cfg.kappa);
@@ -159,18 +172,20 @@ pub fn train_rts(model: &Classifier, data: &advedge_data::Dataset, cfg: &RtsTrai
                 ce.forward(exists, real_t)
             } else {
                 let xa = x.clone().autodiff();
-                let xt = xa.clone() + Tensor::random([b, 3, 32, 32], Distribution::Normal(0.0, 0.03), &ad);
+                let xt = xa.clone() + Tensor::random([b, 3, hh, ww], Distribution::Normal(0.0, 0.03), &ad);
                 let alt = if rng.gen_bool(0.5) {
                     blur(x.clone(), cfg.blur_ksize, cfg.blur_sigma).autodiff()
                 } else {
                     let off: Vec<f32> = (0..b * 3).map(|_| rng.gen_range(-0.33f32..0.33)).collect();
-                    Tensor::random([b, 3, 32, 32], Distribution::Normal(0.0, 0.11), &ad) + Tensor::<1>::from_data(TensorData::new(off, [b * 3]), &ad).reshape([b, 3, 1, 1])
+                    Tensor::random([b, 3, hh, ww], Distribution::Normal(0.0, 0.11), &ad) + Tensor::<1>::from_data(TensorData::new(off, [b * 3]), &ad).reshape([b, 3, 1, 1])
                 };
                 let phi = |keep: Tensor<4>| keep.clone() * xt.clone() + (keep.neg() + 1.0) * alt.clone();
                 let realf = Tensor::<1>::from_data(TensorData::new(fake.iter().map(|&f| if f { 0.0f32 } else { 1.0 }).collect::<Vec<_>>(), [b]), &ad);
                 let nreal = (fake.iter().filter(|f| !**f).count()).max(1) as f64;
-                let p = (hinge(mad.forward(phi(m.clone())), sel_t.clone(), 1.0, true) * realf.clone()).sum() / nreal;
-                let d = (hinge(mad.forward(phi(m.clone().neg() + 1.0)), sel_t, 5.0, false) * realf).sum() / nreal;
+                // Spec 2.3: the mask is bilinearly upsampled to the image (56 -> 224 at paper scale).
+                let mu = if m.dims()[2] == hh { m.clone() } else { upsample(m.clone(), hh) };
+                let p = (hinge(mad.forward(phi(mu.clone())), sel_t.clone(), 1.0, true) * realf.clone()).sum() / nreal;
+                let d = (hinge(mad.forward(phi(mu.neg() + 1.0)), sel_t, 5.0, false) * realf).sum() / nreal;
                 let area = (m.clone() + 0.0005).powf_scalar(0.3).mean();
                 d + area * cfg.lambda_area + rts_tv(m) * cfg.lambda_smooth + p * cfg.lambda_pres
             };

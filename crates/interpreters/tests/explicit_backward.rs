@@ -56,7 +56,9 @@ fn resnet_explicit_equals_autodiff() {
 
 #[test]
 fn densenet_explicit_equals_autodiff() {
-    check(ArchConfig::Densenet { depth: 10, growth: 4, num_classes: 10 });
+    check(ArchConfig::Densenet { depth: 10, growth: 4, num_classes: 10, blocks: None });
+    // Uneven blocks, as the committed densenet38 has ([1, 4, 12]).
+    check(ArchConfig::Densenet { depth: 14, growth: 4, num_classes: 10, blocks: Some(vec![1, 2, 2]) });
 }
 
 /// Independent reference: torch autograd's d(sum_b CE)/dx on torchvision's own classes (tiny

@@ -9,7 +9,7 @@ fn rts_network_shapes_and_range() {
     // pixel shuffle: channel 4c+2i+j of the input lands at (2h+i, 2w+j)
     let x = Tensor::<4>::from_data(TensorData::new((0..4).map(|v| v as f32).collect::<Vec<_>>(), [1, 4, 1, 1]), &dev);
     assert_eq!(tensor_io::to_vec(pixel_shuffle2(x)), vec![0.0, 1.0, 2.0, 3.0]);
-    for arch in [ArchConfig::Resnet { depth: 8, width: 4, num_classes: 10 }, ArchConfig::Densenet { depth: 10, growth: 4, num_classes: 10 }] {
+    for arch in [ArchConfig::Resnet { depth: 8, width: 4, num_classes: 10 }, ArchConfig::Densenet { depth: 10, growth: 4, num_classes: 10, blocks: None }] {
         let m = arch.init(&dev);
         let f = m.features(Tensor::<4>::random([2, 3, 32, 32], Distribution::Uniform(0.0, 1.0), &dev));
         let n = f.scales.len();
@@ -68,4 +68,31 @@ fn rts_training_runs_checkpoints_and_resumes() {
     let other = RtsTrainConfig { steps_b: 9, ..cfg };
     assert!(train_rts(&m, &data, &other, &dir, &dev, &|_, _, _, _| {}).unwrap_err().contains("another config"));
     assert!(st.last_loss.is_finite());
+}
+
+/// Paper-scale training path: a torchvision-shaped encoder, ImageNetV2-layout files decoded per
+/// batch at 224 (`LazyDataset`), three up-blocks, 56x56 masks upsampled to 224 inside the
+/// preserver / destroyer terms, the 55-tap blur of `RtsTrainConfig::paper`.
+#[test]
+fn rts_training_at_paper_scale_on_lazily_decoded_imagenet_files() {
+    use advedge_data::{list_class_folders, ImageSource, LazyDataset, Resize};
+    use advedge_interpreters::rts_train::{train_rts, RtsTrainConfig};
+    let dev = Device::flex();
+    dev.seed(5);
+    let m = ArchConfig::TvResnet { layers: vec![1, 1, 1, 1], width: 4, num_classes: 1000 }.init(&dev);
+    let root = advedge_data::resolve_data_root("imagenet-samples").unwrap();
+    let entries = list_class_folders(&root.join("imagenet-samples")).unwrap();
+    assert_eq!(entries[10].label, 100, "class-index folders keep their index as the label");
+    let data = LazyDataset::new(entries, Resize::ShorterThenCrop(224));
+    assert_eq!(data.size(), (224, 224));
+    let dir = std::env::temp_dir().join(format!("advedge-rts-paper-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cfg = RtsTrainConfig { steps_a: 1, steps_b: 2, batch: 2, widths: vec![16, 8, 8], ..RtsTrainConfig::paper() };
+    assert_eq!(RtsTrainConfig::paper().widths, vec![256, 128, 64]);
+    let (net, st) = train_rts(&m, &data, &cfg, &dir, &dev, &|_, _, _, l| assert!(l.is_finite())).unwrap();
+    assert!(st.last_loss.is_finite());
+    let f = m.features(tensor_io::images(data.batch(&[0]).unwrap().0, 1, 224, 224, &dev));
+    let (mask, _) = net.forward(&f, tensor_io::labels(&[0], &dev), cfg.kappa);
+    assert_eq!(mask.dims(), [1, 1, 56, 56]);
+    let _ = std::fs::remove_dir_all(&dir);
 }

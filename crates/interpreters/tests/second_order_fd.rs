@@ -50,7 +50,7 @@ fn second_order_matches_finite_differences_f64() {
     let mut dev = Device::flex();
     dev.configure(FloatDType::F64).expect("f64 on flex");
     check(ArchConfig::Resnet { depth: 8, width: 4, num_classes: 10 }, 16, &dev);
-    check(ArchConfig::Densenet { depth: 10, growth: 4, num_classes: 10 }, 16, &dev);
+    check(ArchConfig::Densenet { depth: 10, growth: 4, num_classes: 10, blocks: None }, 16, &dev);
     // torchvision-shaped twins (7x7/2 stem, max pool, bottlenecks / four dense blocks): the
     // smallest input their four stages accept is 32x32.
     check(ArchConfig::TvResnet { layers: vec![1, 1, 1, 1], width: 4, num_classes: 10 }, 32, &dev);

@@ -14,8 +14,15 @@ use serde::{Deserialize, Serialize};
 pub enum ArchConfig {
     /// CIFAR ResNet, depth 6n+2, first-stage width.
     Resnet { depth: usize, width: usize, num_classes: usize },
-    /// DenseNet-BC, depth 6n+4, growth rate k.
-    Densenet { depth: usize, growth: usize, num_classes: usize },
+    /// DenseNet-BC, growth rate k, three dense blocks: n = (depth-4)/6 layers each, or the layer
+    /// counts in `blocks` (then depth = 2 * sum(blocks) + 4 and must say so).
+    Densenet {
+        depth: usize,
+        growth: usize,
+        num_classes: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        blocks: Option<Vec<usize>>,
+    },
     /// torchvision ImageNet ResNet with bottlenecks (ResNet-50: layers [3,4,6,3], width 64).
     TvResnet { layers: Vec<usize>, width: usize, num_classes: usize },
     /// torchvision ImageNet DenseNet (DenseNet-169: blocks [6,12,32,32], growth 32, init 64).
@@ -26,7 +33,7 @@ impl ArchConfig {
     pub fn init(&self, device: &Device) -> Classifier {
         let net = match self {
             ArchConfig::Resnet { depth, width, num_classes } => Net::Resnet(CifarResNet::new(*depth, *width, *num_classes, device)),
-            ArchConfig::Densenet { depth, growth, num_classes } => Net::Densenet(DenseNetBc::new(*depth, *growth, *num_classes, device)),
+            ArchConfig::Densenet { depth, growth, num_classes, blocks } => Net::Densenet(DenseNetBc::new(*depth, *growth, blocks.as_deref(), *num_classes, device)),
             ArchConfig::TvResnet { layers, width, num_classes } => Net::TvResnet(TvResNet::new(layers, *width, *num_classes, device)),
             ArchConfig::TvDensenet { blocks, growth, init_features, num_classes } => {
                 Net::Densenet(DenseNetBc::imagenet(blocks, *growth, *init_features, *num_classes, device))
@@ -56,7 +63,8 @@ impl ArchConfig {
     pub fn describe(&self) -> String {
         match self {
             ArchConfig::Resnet { depth, width, .. } => format!("ResNet-{depth} (CIFAR, width {width})"),
-            ArchConfig::Densenet { depth, growth, .. } => format!("DenseNet-BC-{depth} (k={growth})"),
+            ArchConfig::Densenet { depth, growth, blocks: None, .. } => format!("DenseNet-BC-{depth} (k={growth})"),
+            ArchConfig::Densenet { depth, growth, blocks: Some(b), .. } => format!("DenseNet-BC-{depth} (blocks {b:?}, k={growth})"),
             ArchConfig::TvResnet { layers, width, .. } => {
                 let depth = 2 + 3 * layers.iter().sum::<usize>();
                 format!("ResNet-{depth} (torchvision, layers {layers:?}, width {width})")

@@ -1,7 +1,8 @@
 //! CIFAR-style DenseNet-BC (Huang et al. 2017): 3x3 stem with 2k channels, three dense blocks of
 //! bottleneck layers (BN-ReLU-1x1 conv to 4k, BN-ReLU-3x3 conv to k, concatenated), transitions
 //! with compression 0.5 and 2x2 average pooling, then BN-ReLU, global average pooling, linear.
-//! Depth L gives n = (L-4)/6 layers per block.
+//! Depth L gives n = (L-4)/6 layers per block, or explicit per-block counts (more layers where
+//! the maps are small: cheaper per parameter on a CPU), with L = 2 * sum + 4.
 //!
 //! The same module is torchvision's ImageNet DenseNet (DenseNet-169: k = 32, blocks [6, 12, 32, 32],
 //! 64 stem channels) when built by [`DenseNetBc::imagenet`]: a 7x7/2 stem conv, `norm0`, ReLU and a
@@ -61,11 +62,19 @@ pub struct DenseNetBc {
 }
 
 impl DenseNetBc {
-    pub fn new(depth: usize, growth: usize, num_classes: usize, device: &Device) -> Self {
-        assert!(depth >= 10 && (depth - 4) % 6 == 0, "DenseNet-BC depth must be 6n+4, got {depth}");
-        let n = (depth - 4) / 6;
+    pub fn new(depth: usize, growth: usize, blocks: Option<&[usize]>, num_classes: usize, device: &Device) -> Self {
+        let sizes = match blocks {
+            Some(b) => {
+                assert!(b.len() == 3 && depth == 2 * b.iter().sum::<usize>() + 4, "DenseNet-BC blocks {b:?} need depth {}, got {depth}", 2 * b.iter().sum::<usize>() + 4);
+                [b[0], b[1], b[2]]
+            }
+            None => {
+                assert!(depth >= 10 && (depth - 4) % 6 == 0, "DenseNet-BC depth must be 6n+4, got {depth}");
+                [(depth - 4) / 6; 3]
+            }
+        };
         let conv1 = conv3x3(3, 2 * growth, 1, device);
-        Self::build(conv1, None, &[n; 3], growth, num_classes, device)
+        Self::build(conv1, None, &sizes, growth, num_classes, device)
     }
 
     /// torchvision's ImageNet DenseNet (`torchvision.models.DenseNet(growth, blocks, init_features)`,

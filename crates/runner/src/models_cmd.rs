@@ -12,7 +12,7 @@ use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
-    /// Preset name (resnet20, densenet40, tiny).
+    /// Preset name (resnet20, densenet38, tiny, tiny-densenet).
     #[arg(long)]
     model: String,
     /// Override the preset's epoch count.
