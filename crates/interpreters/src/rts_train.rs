@@ -112,6 +112,19 @@ pub struct RtsState {
     pub step: usize,
     pub elapsed_secs: f64,
     pub last_loss: f64,
+    /// The checkpoint's network and optimiser files, named by (phase, step) and committed by this
+    /// state file (`tensor_io::commit_checkpoint`). Absent in older checkpoints: `rts.bpk`, `optim.bin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<[String; 2]>,
+}
+
+impl RtsState {
+    fn paths(&self, dir: &Path) -> (PathBuf, PathBuf) {
+        match &self.files {
+            Some([n, o]) => (dir.join(n), dir.join(o)),
+            None => (dir.join("rts.bpk"), dir.join("optim.bin")),
+        }
+    }
 }
 
 fn to_ad(f: Features) -> Features {
@@ -138,10 +151,10 @@ pub fn train_rts(model: &Classifier, data: &dyn ImageSource, cfg: &RtsTrainConfi
     let ch = encoder_channels(model, device, cfg.widths.len());
     let k = model.fc_weight().dims()[1];
     std::fs::create_dir_all(run_dir).map_err(|e| format!("{}: {e}", run_dir.display()))?;
-    let (state_p, net_p, opt_p): (PathBuf, PathBuf, PathBuf) = (run_dir.join("state.json"), run_dir.join("rts.bpk"), run_dir.join("optim.bin"));
+    let state_p = run_dir.join("state.json");
     device.seed(cfg.seed);
     let mut net = RtsNet::new(k, &ch, &cfg.widths, &ad);
-    let mut st = RtsState { config: cfg.clone(), phase: 0, step: 0, elapsed_secs: 0.0, last_loss: f64::NAN };
+    let mut st = RtsState { config: cfg.clone(), phase: 0, step: 0, elapsed_secs: 0.0, last_loss: f64::NAN, files: None };
     let new_opt = || AdamConfig::new().init();
     let mut opt: ModuleOptimizer = new_opt();
     if state_p.is_file() {
@@ -149,6 +162,7 @@ pub fn train_rts(model: &Classifier, data: &dyn ImageSource, cfg: &RtsTrainConfi
         if &st.config != cfg {
             return Err(format!("checkpoint in {} was made with another config; delete it or use another run dir", run_dir.display()));
         }
+        let (net_p, opt_p) = st.paths(run_dir);
         tensor_io::load_checkpoint_into(&mut net, &net_p).map_err(|e| e.to_string())?;
         opt = new_opt().load(&opt_p).map_err(|e| format!("{e:?}"))?;
     }
@@ -205,11 +219,9 @@ pub fn train_rts(model: &Classifier, data: &dyn ImageSource, cfg: &RtsTrainConfi
             progress(phase, st.step, steps, lv);
             if st.step % cfg.ckpt_every == 0 || st.step == steps {
                 st.elapsed_secs = base + t0.elapsed().as_secs_f64();
-                tensor_io::save_checkpoint(&net, &net_p).map_err(|e| e.to_string())?;
-                let tmp = opt_p.with_extension("tmp");
-                opt.save(&tmp).map_err(|e| format!("{e:?}"))?;
-                std::fs::rename(&tmp, &opt_p).map_err(|e| e.to_string())?;
-                std::fs::write(&state_p, serde_json::to_string_pretty(&st).unwrap()).map_err(|e| e.to_string())?;
+                let files = [format!("rts-p{phase}-s{}.bpk", st.step), format!("optim-p{phase}-s{}.bin", st.step)];
+                st.files = Some(files.clone());
+                tensor_io::save_training_checkpoint(run_dir, &net, &opt, &files, &serde_json::to_string_pretty(&st).unwrap(), &["rts", "optim"]).map_err(|e| e.to_string())?;
             }
         }
         if phase == 0 {

@@ -58,7 +58,10 @@ fn rts_training_runs_checkpoints_and_resumes() {
     let calls = std::cell::Cell::new(0);
     let (net, st) = train_rts(&m, &data, &cfg, &dir, &dev, &|_, _, _, l| { assert!(l.is_finite()); calls.set(calls.get() + 1); }).unwrap();
     assert_eq!(calls.get(), 7);
-    assert!(dir.join("state.json").is_file() && dir.join("rts.bpk").is_file());
+    // one committed checkpoint: the state file and the two files it names, nothing older
+    let mut files: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    assert_eq!(files, ["optim-p1-s4.bin", "rts-p1-s4.bpk", "state.json"]);
     // a rerun of the finished run does no further steps and returns the same weights
     calls.set(0);
     let (net2, _) = train_rts(&m, &data, &cfg, &dir, &dev, &|_, _, _, _| calls.set(calls.get() + 1)).unwrap();

@@ -3,7 +3,7 @@ use crate::{ArchConfig, Classifier, ModelError};
 use burn::module::Module;
 use burn::store::{BurnpackStore, ModuleSnapshot, SafetensorsStore};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A [0,1] image batch (B*3*H*W values, CHW order) as a tensor.
 pub fn images(data: Vec<f32>, b: usize, h: usize, w: usize, device: &Device) -> Tensor<4> {
@@ -78,6 +78,38 @@ pub fn save_checkpoint<M: Module>(model: &M, path: &Path) -> Result<(), ModelErr
     // writes stale statistics. The snapshot keeps parameter ids.
     model.valid().save_into(&mut store).map_err(|e| ModelError::Weights { path: tmp.clone(), reason: e.to_string() })?;
     std::fs::rename(&tmp, path).map_err(|e| ModelError::Io { path: path.to_path_buf(), source: e })
+}
+
+/// A training checkpoint in `dir`: `model` and `optim` under `files` (names carrying the step),
+/// then the state file `json` (which names them) committed by [`commit_checkpoint`]; older files
+/// whose names start with `stems` are removed.
+pub fn save_training_checkpoint<M: Module>(dir: &Path, model: &M, optim: &burn::optim::ModuleOptimizer, files: &[String; 2], json: &str, stems: &[&str]) -> Result<(), ModelError> {
+    let (mp, op) = (dir.join(&files[0]), dir.join(&files[1]));
+    save_checkpoint(model, &mp)?;
+    let tmp = op.with_extension("tmp");
+    optim.save(&tmp).map_err(|e| ModelError::Weights { path: tmp.clone(), reason: format!("{e:?}") })?;
+    std::fs::rename(&tmp, &op).map_err(|e| ModelError::Io { path: op.clone(), source: e })?;
+    commit_checkpoint(&dir.join("state.json"), json, &[mp, op], stems)
+}
+
+/// Commit a checkpoint made of several files: the payload files (`keep`, already written under
+/// names carrying the checkpoint's step) are named by the state file `json`, which goes in by an
+/// atomic rename; only then are the older payload files (names starting with one of `stems`, in
+/// the state file's folder) removed. A kill at any moment leaves a state file whose payload files
+/// exist and belong to it.
+pub fn commit_checkpoint(state: &Path, json: &str, keep: &[PathBuf], stems: &[&str]) -> Result<(), ModelError> {
+    let tmp = state.with_extension("tmp");
+    std::fs::write(&tmp, json).map_err(|e| ModelError::Io { path: tmp.clone(), source: e })?;
+    std::fs::rename(&tmp, state).map_err(|e| ModelError::Io { path: state.to_path_buf(), source: e })?;
+    let dir = state.parent().unwrap_or(Path::new("."));
+    for entry in std::fs::read_dir(dir).map_err(|e| ModelError::Io { path: dir.to_path_buf(), source: e })?.flatten() {
+        let p = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if p != state && !keep.contains(&p) && stems.iter().any(|s| name.starts_with(s)) {
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+    Ok(())
 }
 
 /// Load a checkpoint written by [`save_checkpoint`] into `model` (trainable, ids restored).

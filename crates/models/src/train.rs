@@ -1,8 +1,10 @@
 //! Seeded, resumable training on CIFAR-10 with SGD + momentum, weight decay, a one-cycle
 //! schedule (linear warm-up, cosine decay) and crop+flip augmentation.
 //!
-//! Checkpoints (model, optimizer, progress) are written atomically every `ckpt_every` steps and at
-//! each epoch end into `<run_dir>`; rerunning the same command resumes from the last one. The
+//! Checkpoints (model, optimizer, progress) are written every `ckpt_every` steps and at each epoch
+//! end into `<run_dir>`, committed by an atomic rename of `state.json` (which names the step's
+//! model and optimiser files), so a kill at any moment leaves a consistent checkpoint; rerunning
+//! the same command resumes from the last one. The
 //! epoch permutation and each image's augmentation are functions of (seed, epoch, position), so a
 //! resumed run sees exactly the batches an uninterrupted one would.
 use crate::card::EpochLog;
@@ -86,6 +88,10 @@ pub struct TrainState {
     /// [`Objective::tag`] of the run (a resume with another objective is refused).
     #[serde(default = "default_objective")]
     pub objective: String,
+    /// The checkpoint's model and optimiser files (named by their step; see
+    /// [`tensor_io::commit_checkpoint`]). Absent in older checkpoints: `model.bpk`, `optim.bin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<[String; 2]>,
 }
 
 fn default_objective() -> String {
@@ -121,21 +127,24 @@ pub struct Checkpoint {
 impl Checkpoint {
     // Burnpack (not safetensors) keeps each parameter's ParamId, which keys the optimiser's
     // momentum buffers: with fresh ids a resumed run silently restarts momentum from zero.
-    fn model(&self) -> PathBuf { self.dir.join("model.bpk") }
-    fn optim(&self) -> PathBuf { self.dir.join("optim.bin") }
     fn state(&self) -> PathBuf { self.dir.join("state.json") }
 
-    fn save(&self, model: &Classifier, optim: &ModuleOptimizer, st: &TrainState) -> Result<(), ModelError> {
+    /// Model and optimiser files of `st` (step-stamped; the legacy names for old checkpoints).
+    fn files(&self, st: &TrainState) -> (PathBuf, PathBuf) {
+        match &st.files {
+            Some([m, o]) => (self.dir.join(m), self.dir.join(o)),
+            None => (self.dir.join("model.bpk"), self.dir.join("optim.bin")),
+        }
+    }
+
+    /// Payload first, then the state file that names it (the commit point).
+    fn save(&self, model: &Classifier, optim: &ModuleOptimizer, st: &mut TrainState) -> Result<(), ModelError> {
         std::fs::create_dir_all(&self.dir).map_err(|e| ModelError::Io { path: self.dir.clone(), source: e })?;
-        tensor_io::save_checkpoint(model, &self.model())?;
-        let tmp = self.optim().with_extension("tmp");
-        optim.save(&tmp).map_err(|e| ModelError::Weights { path: tmp.clone(), reason: format!("{e:?}") })?;
-        // burn may append an extension; find what it wrote.
-        std::fs::rename(&tmp, self.optim()).map_err(|e| ModelError::Io { path: self.optim(), source: e })?;
+        let tag = format!("e{}-s{}", st.epoch, st.step_in_epoch);
+        let files = [format!("model-{tag}.bpk"), format!("optim-{tag}.bin")];
+        st.files = Some(files.clone());
         let json = serde_json::to_string_pretty(st).expect("state serialises");
-        let tmp = self.state().with_extension("tmp");
-        std::fs::write(&tmp, json).map_err(|e| ModelError::Io { path: tmp.clone(), source: e })?;
-        std::fs::rename(&tmp, self.state()).map_err(|e| ModelError::Io { path: self.state(), source: e })
+        tensor_io::save_training_checkpoint(&self.dir, model, optim, &files, &json, &["model", "optim"])
     }
 
     fn load(&self, device: &Device, optim: ModuleOptimizer) -> Result<Option<(Classifier, ModuleOptimizer, TrainState)>, ModelError> {
@@ -144,8 +153,9 @@ impl Checkpoint {
         }
         let s = std::fs::read_to_string(self.state()).map_err(|e| ModelError::Io { path: self.state(), source: e })?;
         let st: TrainState = serde_json::from_str(&s).map_err(|e| ModelError::Card { path: self.state(), reason: e.to_string() })?;
-        let model = tensor_io::load_checkpoint(&st.arch, &self.model(), device)?;
-        let optim = optim.load(self.optim()).map_err(|e| ModelError::Weights { path: self.optim(), reason: format!("{e:?}") })?;
+        let (mp, op) = self.files(&st);
+        let model = tensor_io::load_checkpoint(&st.arch, &mp, device)?;
+        let optim = optim.load(&op).map_err(|e| ModelError::Weights { path: op.clone(), reason: format!("{e:?}") })?;
         Ok(Some((model, optim, st)))
     }
 }
@@ -208,7 +218,7 @@ pub fn train_with(
         }
         None => {
             device.seed(cfg.seed);
-            let st = TrainState { arch: arch.clone(), config: cfg.clone(), epoch: 0, step_in_epoch: 0, elapsed_secs: 0.0, epoch_loss_sum: 0.0, epoch_correct: 0, epoch_seen: 0, history: vec![], objective: objective.tag() };
+            let st = TrainState { arch: arch.clone(), config: cfg.clone(), epoch: 0, step_in_epoch: 0, elapsed_secs: 0.0, epoch_loss_sum: 0.0, epoch_correct: 0, epoch_seen: 0, history: vec![], objective: objective.tag(), files: None };
             let model = match &cfg.init_from {
                 Some(p) => {
                     tracing::info!("warm start from {}", p.display());
@@ -266,7 +276,7 @@ pub fn train_with(
             let stop = stop_after == Some(st.epoch * steps_per_epoch + st.step_in_epoch);
             if (st.step_in_epoch % cfg.ckpt_every == 0 || stop) && st.step_in_epoch < steps_per_epoch {
                 st.elapsed_secs = base_elapsed + t_start.elapsed().as_secs_f64();
-                ck.save(&model, &optim, &st)?;
+                ck.save(&model, &optim, &mut st)?;
             }
             if stop && st.step_in_epoch < steps_per_epoch {
                 return Ok(None);
@@ -288,7 +298,7 @@ pub fn train_with(
         st.epoch_correct = 0;
         st.epoch_seen = 0;
         st.elapsed_secs = base_elapsed + t_start.elapsed().as_secs_f64();
-        ck.save(&model, &optim, &st)?;
+        ck.save(&model, &optim, &mut st)?;
     }
     Ok(Some(Trained { model: model.valid(), state: st }))
 }

@@ -26,12 +26,28 @@ fn killed_run_resumes_to_the_same_weights() {
     assert!(train_until(&p.arch, &cfg, &data, &tmp.join("b"), &dev, Some(8)).unwrap().is_none());
     let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.join("b/state.json")).unwrap()).unwrap();
     assert_eq!((state["epoch"].as_u64(), state["step_in_epoch"].as_u64()), (Some(1), Some(2)));
+    // One committed checkpoint: state.json and the two files it names, the older ones removed.
+    let mut files: Vec<String> = std::fs::read_dir(tmp.join("b")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    assert_eq!(files, ["model-e1-s2.bpk", "optim-e1-s2.bin", "state.json"]);
+    // A checkpoint in the pre-session-4 layout (fixed names, no `files` key) resumes the same way.
+    let legacy = tmp.join("legacy");
+    std::fs::create_dir_all(&legacy).unwrap();
+    std::fs::copy(tmp.join("b/model-e1-s2.bpk"), legacy.join("model.bpk")).unwrap();
+    std::fs::copy(tmp.join("b/optim-e1-s2.bin"), legacy.join("optim.bin")).unwrap();
+    let mut old_state = state.clone();
+    old_state.as_object_mut().unwrap().remove("files");
+    std::fs::write(legacy.join("state.json"), old_state.to_string()).unwrap();
+    let from_legacy = train(&p.arch, &cfg, &data, &legacy, &dev).unwrap();
     let resumed = train(&p.arch, &cfg, &data, &tmp.join("b"), &dev).unwrap();
+    let l = weights(&from_legacy.model);
 
     assert_eq!(resumed.state.history.len(), 2);
     let (a, b) = (weights(&straight.model), weights(&resumed.model));
     let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
     assert!(diff <= 1e-5, "resumed run differs from the uninterrupted one by {diff}");
+    let diff_legacy = a.iter().zip(&l).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    assert!(diff_legacy <= 1e-5, "run resumed from a legacy checkpoint differs by {diff_legacy}");
     // Training did something: the weights moved away from the seeded initialisation.
     let init = weights(&p.arch.init(&Device::flex()));
     assert!(a.iter().zip(&init).any(|(x, y)| (x - y).abs() > 1e-3));
