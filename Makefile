@@ -4,7 +4,7 @@ test:
 	cargo test --release --workspace
 train:
 	cargo xtask train --model resnet20
-	cargo xtask train --model densenet38
+	cargo xtask train --model densenet38 --run-dir data/checkpoints/densenet38
 eval:
 	cargo xtask eval --model resnet20
 	cargo xtask eval --model densenet38
