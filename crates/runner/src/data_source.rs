@@ -52,6 +52,15 @@ impl DataSource {
         }
     }
 
+    /// How files of this source are brought to [`Self::side`] (CIFAR-10 must already be 32x32).
+    pub fn resize(self) -> advedge_data::Resize {
+        let s = self.side() as u32;
+        match self {
+            DataSource::Cifar10 => advedge_data::Resize::Exact(s, s),
+            DataSource::ImagenetSamples => advedge_data::Resize::ShorterThenCrop(s),
+        }
+    }
+
     /// Images per forward pass when screening for correctly classified ones.
     pub fn screen_batch(self) -> usize {
         match self {

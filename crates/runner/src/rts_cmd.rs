@@ -5,7 +5,7 @@
 //! settings from [`RtsTrainConfig::paper`]) and are checked on the ImageNet samples.
 use crate::repo;
 use crate::data_source::DataSource;
-use advedge_data::{list_class_folders, ImageSource, LazyDataset, Resize};
+use advedge_data::{list_class_folders, ImageSource, LazyDataset};
 use advedge_interpreters::mask::{blur, upsample};
 use advedge_interpreters::rts::RtsNet;
 use advedge_interpreters::rts_train::{save_net, train_rts, RtsTrainConfig};
@@ -132,13 +132,7 @@ pub fn train(a: TrainRtsArgs) -> anyhow::Result<()> {
     if let Some(v) = a.lambda_smooth { cfg.lambda_smooth = v; }
     if let Some(v) = a.lr_b { cfg.lr_b = v; }
     let train: Box<dyn ImageSource> = match (&a.train_data, src) {
-        (Some(d), _) => {
-            let resize = match src {
-                DataSource::Cifar10 => Resize::Exact(32, 32),
-                DataSource::ImagenetSamples => Resize::ShorterThenCrop(224),
-            };
-            Box::new(LazyDataset::new(list_class_folders(d)?, resize))
-        }
+        (Some(d), _) => Box::new(LazyDataset::new(list_class_folders(d)?, src.resize())),
         (None, DataSource::Cifar10) => Box::new(advedge_data::load_cifar10("train", false)?),
         (None, DataSource::ImagenetSamples) => anyhow::bail!(
             "train-rts for `{}` (a torchvision model) needs --train-data DIR: ImageNet training images as <DIR>/<wnid>/<file> or <DIR>/<class index>/<file> (see README, \"Paper scale\")",
