@@ -120,10 +120,7 @@ pub struct RtsState {
 
 impl RtsState {
     fn paths(&self, dir: &Path) -> (PathBuf, PathBuf) {
-        match &self.files {
-            Some([n, o]) => (dir.join(n), dir.join(o)),
-            None => (dir.join("rts.bpk"), dir.join("optim.bin")),
-        }
+        tensor_io::checkpoint_files(dir, &self.files, ["rts.bpk", "optim.bin"])
     }
 }
 

@@ -92,6 +92,15 @@ pub fn save_training_checkpoint<M: Module>(dir: &Path, model: &M, optim: &burn::
     commit_checkpoint(&dir.join("state.json"), json, &[mp, op], stems)
 }
 
+/// The payload files a state file names (`files`), or the fixed `legacy` names of checkpoints
+/// written before the files were step-stamped.
+pub fn checkpoint_files(dir: &Path, files: &Option<[String; 2]>, legacy: [&str; 2]) -> (PathBuf, PathBuf) {
+    match files {
+        Some([m, o]) => (dir.join(m), dir.join(o)),
+        None => (dir.join(legacy[0]), dir.join(legacy[1])),
+    }
+}
+
 /// Commit a checkpoint made of several files: the payload files (`keep`, already written under
 /// names carrying the checkpoint's step) are named by the state file `json`, which goes in by an
 /// atomic rename; only then are the older payload files (names starting with one of `stems`, in

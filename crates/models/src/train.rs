@@ -131,10 +131,7 @@ impl Checkpoint {
 
     /// Model and optimiser files of `st` (step-stamped; the legacy names for old checkpoints).
     fn files(&self, st: &TrainState) -> (PathBuf, PathBuf) {
-        match &st.files {
-            Some([m, o]) => (self.dir.join(m), self.dir.join(o)),
-            None => (self.dir.join("model.bpk"), self.dir.join("optim.bin")),
-        }
+        tensor_io::checkpoint_files(&self.dir, &st.files, ["model.bpk", "optim.bin"])
     }
 
     /// Payload first, then the state file that names it (the commit point).
