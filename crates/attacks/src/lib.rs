@@ -18,4 +18,4 @@ pub mod rng;
 pub mod variant;
 
 pub use outcome::{AttackBatch, ImageOutcome};
-pub use variant::{EdgeScope, Variant};
+pub use variant::{EdgeScope, RtsReference, Variant};

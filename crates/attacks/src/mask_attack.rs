@@ -236,7 +236,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
                 best[j] = Some((x[j * n..(j + 1) * n].to_vec(), m_fin[j * ml..(j + 1) * ml].to_vec(), p[j], 0.0));
             }
         }
-        return crate::outcome::finish(model, interp, variant, batch, x, &targets, m0.neg().add_scalar(1.0), &best, &failure, iters, t0);
+        return crate::outcome::finish(model, interp, variant, batch, x, &targets, m0.neg().add_scalar(1.0), false, &best, &failure, iters, t0);
     }
 
     // Phase 2: bi-level.
@@ -293,5 +293,5 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
         x = project(&x0, &x.iter().zip(&gh).map(|(v, d)| v - best_s * d).collect::<Vec<_>>(), cfg.eps);
         iters += 1;
     }
-    crate::outcome::finish(model, interp, variant, batch, x, &targets, m0.neg().add_scalar(1.0), &best, &failure, iters, t0)
+    crate::outcome::finish(model, interp, variant, batch, x, &targets, m0.neg().add_scalar(1.0), false, &best, &failure, iters, t0)
 }

@@ -119,7 +119,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
         let m_q = tensor_io::to_vec(mask::optimise(model, tensor_io::images(xq.clone(), b, h, w, &dev), t_plain.clone(), mcfg));
         let logits = model.forward(tensor_io::images(xq.clone(), b, h, w, &dev));
         store_best(&mut best, &xq, &m_q, &m0v, &crate::losses::target_probs(logits.clone(), &targets), &crate::losses::argmax(logits), &targets);
-        return crate::outcome::finish(model, interp, variant, batch, x, &targets, m0.neg().add_scalar(1.0), &best, &failure, iters, t0);
+        return crate::outcome::finish(model, interp, variant, batch, x, &targets, m0.neg().add_scalar(1.0), false, &best, &failure, iters, t0);
     }
     // Phase 2: bi-level, a fresh AMSGrad on the parameters.
     let refresh_cfg = MaskConfig { iters: mo.refresh_iters, ..mcfg.clone() };
@@ -151,5 +151,5 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
         iters += 1;
     }
     let x = current(&p);
-    crate::outcome::finish(model, interp, variant, batch, x, &targets, m0.neg().add_scalar(1.0), &best, &failure, iters, t0)
+    crate::outcome::finish(model, interp, variant, batch, x, &targets, m0.neg().add_scalar(1.0), false, &best, &failure, iters, t0)
 }

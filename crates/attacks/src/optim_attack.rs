@@ -54,6 +54,9 @@ pub struct OptimConfig {
     pub flow_tau: f64,
     pub edge_threshold: f32,
     pub edge_scope: EdgeScope,
+    /// RTS only: aim at M(x; t) (authors, default) or M(x; y).
+    #[serde(default, skip_serializing_if = "crate::RtsReference::is_default")]
+    pub rts_reference: crate::RtsReference,
     pub select_every: usize,
     pub select_min_prob: f32,
     pub soft_tau: f64,
@@ -86,6 +89,8 @@ impl OptimConfig {
             flow_tau: 5e-4,
             edge_threshold: 0.1,
             edge_scope: EdgeScope::Warmup,
+            // StAdv-RTS has no authors' notebook; [A2]'s version aims at M(x; y) (spec 7).
+            rts_reference: if rts && kind == Kind::Stadv { crate::RtsReference::True } else { crate::RtsReference::Target },
             select_every: 10,
             select_min_prob: 0.75,
             soft_tau: 1e-4,
@@ -209,7 +214,8 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
     let x0 = batch.images.clone();
     let x0_ad = tensor_io::images(x0.clone(), b, h, w, &ad);
     // Reference map: g(x; t) for RTS, g(x; y) otherwise (spec 1.1).
-    let ref_classes = if interp.attack_reference_is_target() { &targets } else { &batch.labels };
+    let aim_t = cfg.rts_reference.aims_at_target(interp);
+    let ref_classes = if aim_t { &targets } else { &batch.labels };
     let m0 = interp.explain(model, tensor_io::images(x0.clone(), b, h, w, &dev), tensor_io::labels(ref_classes, &dev));
     let m0_ad = m0.clone().to_device(&ad);
     let e_ad = edge_view_factor(variant, cfg.edge_threshold, batch, &ad);
@@ -291,5 +297,5 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
     }
 
     let final_img = tensor_io::to_vec(render(Tensor::<4>::from_data(TensorData::new(p.clone(), pshape), &ad)).inner());
-    crate::outcome::finish(model, interp, variant, batch, final_img, &targets, m0, &best, &failure, iters, t0)
+    crate::outcome::finish(model, interp, variant, batch, final_img, &targets, m0, aim_t, &best, &failure, iters, t0)
 }

@@ -67,6 +67,7 @@ pub fn finish(
     final_images: Vec<f32>,
     targets: &[u32],
     benign: burn::tensor::Tensor<4>,
+    benign_is_for_target: bool,
     best: &[crate::interp_loss::Best],
     failure: &[Option<String>],
     iterations: usize,
@@ -76,7 +77,7 @@ pub fn finish(
     let dev = benign.device();
     let (b, n) = (batch.len(), batch.image_len());
     // Metrics compare with the benign map for the true class, whatever the attack aimed at.
-    let benign = if interp.attack_reference_is_target() {
+    let benign = if benign_is_for_target {
         interp.explain(model, tensor_io::images(batch.images.clone(), b, batch.height, batch.width, &dev), tensor_io::labels(&batch.labels, &dev))
     } else {
         benign

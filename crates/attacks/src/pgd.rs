@@ -70,6 +70,9 @@ pub struct PgdConfig {
     #[serde(default = "one")]
     pub edge_scale: f32,
     pub edge_scope: EdgeScope,
+    /// RTS only: aim at M(x; t) (authors, default) or M(x; y).
+    #[serde(default, skip_serializing_if = "crate::RtsReference::is_default")]
+    pub rts_reference: crate::RtsReference,
     pub schedule: Schedule,
     /// Label smoothing in phase 2 (conf ~ U(0.95 + 0.04 i/n, 1)).
     pub smoothing: bool,
@@ -103,6 +106,7 @@ impl PgdConfig {
             edge_threshold: 0.1,
             edge_scale: 1.0,
             edge_scope: EdgeScope::Warmup,
+            rts_reference: crate::RtsReference::Target,
             schedule: Schedule::Ramp { c0: 5.0, iters: 500 },
             smoothing: true,
             encoder: None,
@@ -246,7 +250,8 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
     let t_plain = tensor_io::labels(&targets, &dev);
     let x0 = batch.images.clone();
     // The attack's reference map (spec 1.1): g(x; y) for Grad, CAM and MASK, g(x; t) for RTS.
-    let ref_classes = if interp.attack_reference_is_target() { &targets } else { &batch.labels };
+    let aim_t = cfg.rts_reference.aims_at_target(interp);
+    let ref_classes = if aim_t { &targets } else { &batch.labels };
     let m0 = interp.explain(model, ctx.x_plain(&x0), tensor_io::labels(ref_classes, &dev));
     let m0_ad = m0.clone().to_device(&ad);
     // Edge factors (phase 1 always; phase 2 too with EdgeScope::All).
@@ -297,5 +302,5 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
         }
     }
 
-    crate::outcome::finish(model, interp, variant, batch, x, &targets, m0, &best, &failure, iters, t0)
+    crate::outcome::finish(model, interp, variant, batch, x, &targets, m0, aim_t, &best, &failure, iters, t0)
 }

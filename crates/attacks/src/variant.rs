@@ -40,6 +40,30 @@ impl Variant {
     }
 }
 
+/// Which benign map the RTS attacks aim the adversarial map at. The authors' PGD and C&W code aims
+/// at the map for the target class, M(x; t) (spec 1.1, ⚠); [A2]'s StAdv-RTS (the source of ours)
+/// and the metrics (spec 9) use the map for the true class, M(x; y). Other interpreters always aim
+/// at M(x; y). `Target` is the serde default so that configs written before the field existed
+/// read back unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RtsReference {
+    #[default]
+    Target,
+    True,
+}
+
+impl RtsReference {
+    /// The default is left out of serialised configs, so cell keys made before it existed hold.
+    pub fn is_default(&self) -> bool {
+        *self == RtsReference::Target
+    }
+    /// Does an attack with interpreter `interp` aim at the benign map for the target class?
+    pub fn aims_at_target(&self, interp: &advedge_interpreters::Interpreter) -> bool {
+        interp.attack_reference_is_target() && *self == RtsReference::Target
+    }
+}
+
 /// Where edge weights apply (spec 1.4): the authors' code uses them in the warm-up only; the
 /// paper's text says every step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -39,6 +39,10 @@ pub struct AttackArgs {
     /// Apply the edge weighting in every step (paper text) instead of the warm-up only (code).
     #[arg(long)]
     edges_all_steps: bool,
+    /// RTS: aim at the benign map for the `target` class or the `true` class (default: the
+    /// spec's choice, target for PGD and C&W, true for StAdv).
+    #[arg(long, value_parser = ["target", "true"])]
+    rts_reference: Option<String>,
     #[arg(long)]
     weights_dir: Option<PathBuf>,
 }
@@ -176,10 +180,13 @@ pub fn attack(a: AttackArgs) -> anyhow::Result<()> {
         let mut pcfg = PgdConfig::paper(&interp, v).scaled(a.scale);
         pcfg.seed = a.seed;
         pcfg.edge_scope = scope;
+        let rts_ref = a.rts_reference.as_deref().map(|r| if r == "true" { advedge_attacks::RtsReference::True } else { advedge_attacks::RtsReference::Target });
+        pcfg.rts_reference = rts_ref.unwrap_or(pcfg.rts_reference);
         let kind = if fw == "cw" { Kind::Cw } else { Kind::Stadv };
         let mut ocfg = OptimConfig::paper(kind, &interp).scaled(a.scale);
         ocfg.seed = a.seed;
         ocfg.edge_scope = scope;
+        ocfg.rts_reference = rts_ref.unwrap_or(ocfg.rts_reference);
         let bar = advedge_models::train::progress(clean.len().div_ceil(a.batch) as u64, 0, v.name());
         let mut out = Vec::new();
         for start in (0..clean.len()).step_by(a.batch) {

@@ -29,6 +29,9 @@ enum Cmd {
     BenchInterpreters(crate::bench_cmd::BenchInterpArgs),
     /// Deletion check of the MASK interpreter (salient vs random regions).
     MaskQuality(crate::quality_cmd::MaskQualityArgs),
+    /// Distance between the benign RTS maps for the true and the target class (the RTS attacks'
+    /// reference vs the metrics').
+    RtsReference(crate::quality_cmd::RtsReferenceArgs),
     /// Train the RTS saliency network of a classifier and measure its quality.
     TrainRts(crate::rts_cmd::TrainRtsArgs),
     /// Write a PNG of an image and its attribution map side by side.
@@ -51,6 +54,7 @@ pub fn main() -> anyhow::Result<()> {
         Cmd::Attack(a) => crate::attack_cmd::attack(a),
         Cmd::BenchInterpreters(a) => crate::bench_cmd::bench(a),
         Cmd::MaskQuality(a) => crate::quality_cmd::mask_quality(a),
+        Cmd::RtsReference(a) => crate::quality_cmd::rts_reference(a),
         Cmd::TrainRts(a) => crate::rts_cmd::train(a),
         Cmd::Explain(a) => crate::explain_cmd::explain(a),
     }

@@ -1,7 +1,13 @@
 //! `mask-quality`: does MASK find regions that matter? For N correctly classified test images,
 //! replace the most salient fraction `area` of the image (by the upsampled 1 - m) with its blurred
 //! version, and compare the drop of the true-class probability with replacing a random region of
-//! the same area (random cells of the mask grid). Writes results/interpreters/mask_quality.md.
+//! the same area (random cells of the mask grid). Writes results/interpreters/mask_quality_<model>.md.
+//!
+//! `rts-reference`: how far apart are the benign RTS maps for the true class y and for the attack's
+//! target t (the same seeded targets as the attack cells)? The RTS attacks aim at M(x; t) (the
+//! authors' code, spec 1.1) while the metrics compare with M(x; y) (spec 9), so this distance is
+//! the L1 an attack that hits its own target exactly would still report. Writes
+//! results/interpreters/rts_reference_<model>.md.
 use crate::attack_cmd::correct_images;
 use crate::repo;
 use advedge_interpreters::mask::{blur, optimise, MaskConfig};
@@ -90,7 +96,56 @@ pub fn mask_quality(a: MaskQualityArgs) -> anyhow::Result<()> {
     );
     let dir = repo::root().join("results").join("interpreters");
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join(if a.v2 { "mask_v2_quality.md" } else { "mask_quality.md" }), &md)?;
+    std::fs::write(dir.join(format!("mask{}_quality_{}.md", if a.v2 { "_v2" } else { "" }, a.model)), &md)?;
+    print!("{md}");
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct RtsReferenceArgs {
+    #[arg(long, default_value = "resnet20")]
+    model: String,
+    /// Correctly classified test images (the first N, as the attack cells take them).
+    #[arg(long, default_value_t = 100)]
+    images: usize,
+    /// Seed of the target draw (a grid profile's `seed`, 0 by default).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+pub fn rts_reference(a: RtsReferenceArgs) -> anyhow::Result<()> {
+    use advedge_metrics::l1_mean;
+    let (card, model) = repo::load_model(&a.model, None)?;
+    let dev = repo::device();
+    let data = crate::data_source::DataSource::for_arch(&card.architecture);
+    let interp = crate::attack_cmd::parse_interpreter("rts", &a.model, &repo::weights_dir())?;
+    let clean = correct_images(&model, a.images, &dev, data, false)?;
+    let (b, side) = (clean.len(), clean.height);
+    let k = model.fc_weight().dims()[1] as u32;
+    let targets = advedge_attacks::rng::batch_targets(a.seed, &clean.labels, &clean.indices, k);
+    let maps = |classes: &[u32]| -> Vec<f32> {
+        let mut out = Vec::new();
+        for c in (0..b).collect::<Vec<_>>().chunks(50) {
+            let n = clean.image_len();
+            let x: Vec<f32> = c.iter().flat_map(|&i| clean.images[i * n..(i + 1) * n].iter().copied()).collect();
+            let cls: Vec<u32> = c.iter().map(|&i| classes[i]).collect();
+            out.extend(tensor_io::to_vec(interp.explain(&model, tensor_io::images(x, c.len(), side, side, &dev), tensor_io::labels(&cls, &dev))));
+        }
+        out
+    };
+    let (my, mt) = (maps(&clean.labels), maps(&targets));
+    let ml = my.len() / b;
+    let per = |i: usize, j: usize, other: &[f32]| l1_mean(&other[j * ml..(j + 1) * ml], &my[i * ml..(i + 1) * ml]);
+    let yt = mean_std(&(0..b).map(|i| per(i, i, &mt)).collect::<Vec<_>>());
+    // Scale: the map of the next image (a different picture) for its own true class.
+    let other = mean_std(&(0..b).map(|i| per(i, (i + 1) % b, &my)).collect::<Vec<_>>());
+    let md = format!(
+        "# RTS reference maps ({}, {b} correctly classified test images)\n\nCommand: `cargo xtask rts-reference --model {} --images {} --seed {}`. Per-element L1 between benign RTS maps ({ml} elements), targets drawn as in the attack cells (seed {}).\n\n| pair | mean L1 | std |\n|---|---|---|\n| M(x; t) vs M(x; y): the attack's target vs the metric's reference | {:.4} | {:.4} |\n| M(x'; y') vs M(x; y): another image's map | {:.4} | {:.4} |\n\nThe RTS attacks aim at M(x; t) (the authors' code) while the L1 / IoU columns compare with M(x; y), so the first row is the L1 that an attack reaching its own target exactly would still show.\n",
+        card.description, a.model, a.images, a.seed, a.seed, yt.mean, yt.std, other.mean, other.std
+    );
+    let dir = repo::root().join("results").join("interpreters");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join(format!("rts_reference_{}.md", a.model)), &md)?;
     print!("{md}");
     Ok(())
 }

@@ -56,7 +56,7 @@ fn main_grid_expands_to_distinct_stable_keys() {
 #[test]
 fn status_follows_files_and_atomic_writes_leave_no_temporaries() {
     let d = tmp("status");
-    let c = Cell::new("resnet20", "pgd", "cam", "advedge+", 2, 2, 0.1, 0, "warmup").unwrap();
+    let c = Cell::new("resnet20", "pgd", "cam", "advedge+", 2, 2, 0.1, 0, "warmup", None).unwrap();
     assert_eq!(status(&d, &c), Status::Pending);
     std::fs::write(d.join(format!("{}.failed", c.stem())), "boom\nmore").unwrap();
     assert_eq!(status(&d, &c), Status::Failed("boom".into()));

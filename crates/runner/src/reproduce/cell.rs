@@ -3,7 +3,7 @@
 use crate::attack_cmd::{parse_interpreter, parse_variant};
 use advedge_attacks::optim_attack::{Kind, OptimConfig};
 use advedge_attacks::pgd::PgdConfig;
-use advedge_attacks::{EdgeScope, Variant};
+use advedge_attacks::{EdgeScope, RtsReference, Variant};
 use advedge_interpreters::Interpreter;
 use serde::Serialize;
 
@@ -37,7 +37,7 @@ pub struct Cell {
 
 impl Cell {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(model: &str, framework: &str, interpreter: &str, variant: &str, images: usize, batch: usize, scale: f64, seed: u64, scope: &str) -> anyhow::Result<Self> {
+    pub fn new(model: &str, framework: &str, interpreter: &str, variant: &str, images: usize, batch: usize, scale: f64, seed: u64, scope: &str, rts_reference: Option<RtsReference>) -> anyhow::Result<Self> {
         let data = crate::data_source::DataSource::for_model(model, &crate::repo::weights_dir());
         let interp = crate::attack_cmd::for_framework(parse_interpreter(interpreter, model, &crate::repo::weights_dir())?, framework, data);
         let v = parse_variant(variant)?;
@@ -47,6 +47,7 @@ impl Cell {
                 let mut c = PgdConfig::paper(&interp, v).scaled(scale);
                 c.seed = seed;
                 c.edge_scope = scope;
+                c.rts_reference = rts_reference.unwrap_or(c.rts_reference);
                 FrameworkConfig::Pgd(c)
             }
             "cw" | "stadv" => {
@@ -54,6 +55,7 @@ impl Cell {
                 let mut c = OptimConfig::paper(kind, &interp).scaled(scale);
                 c.seed = seed;
                 c.edge_scope = scope;
+                c.rts_reference = rts_reference.unwrap_or(c.rts_reference);
                 FrameworkConfig::Optim(c)
             }
             other => anyhow::bail!("unknown framework `{other}`"),

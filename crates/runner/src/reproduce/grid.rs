@@ -47,6 +47,9 @@ pub struct Profile {
     /// `warmup` (authors' code, default) or `all` (paper text).
     #[serde(default = "default_scope")]
     pub edge_scope: String,
+    /// RTS attacks: aim at the benign map for the target class (`target`) or the true class
+    /// (`true`); unset = the spec's choice per framework (PGD, C&W: target; StAdv: true).
+    pub rts_reference: Option<advedge_attacks::RtsReference>,
     /// Optional narrower axes for this profile.
     pub models: Option<Vec<String>>,
     pub frameworks: Option<Vec<String>>,

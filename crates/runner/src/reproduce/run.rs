@@ -125,7 +125,7 @@ pub fn expand(g: &GridFile, p: &Profile, limit: Option<usize>) -> anyhow::Result
                 }
                 let scale = p.scale * p.interpreter_scale.get(&i).copied().unwrap_or(1.0);
                 for v in pick(&p.variants, &g.grid.variants) {
-                    cells.push(Cell::new(&m, &f, &i, &v, images, p.batch, scale, p.seed, &p.edge_scope)?);
+                    cells.push(Cell::new(&m, &f, &i, &v, images, p.batch, scale, p.seed, &p.edge_scope, p.rts_reference)?);
                 }
             }
         }
