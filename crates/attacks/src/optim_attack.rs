@@ -213,7 +213,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
     let t_plain = tensor_io::labels(&targets, &dev);
     let x0 = batch.images.clone();
     let x0_ad = tensor_io::images(x0.clone(), b, h, w, &ad);
-    // Reference map: g(x; t) for RTS, g(x; y) otherwise (spec 1.1).
+    // Reference map: g(x; y), or g(x; t) for RTS with `rts_reference = Target` (spec 1.1, 7).
     let aim_t = cfg.rts_reference.aims_at_target(interp);
     let ref_classes = if aim_t { &targets } else { &batch.labels };
     let m0 = interp.explain(model, tensor_io::images(x0.clone(), b, h, w, &dev), tensor_io::labels(ref_classes, &dev));

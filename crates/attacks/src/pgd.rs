@@ -249,7 +249,8 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
     let t_ad = tensor_io::labels(&targets, &ad);
     let t_plain = tensor_io::labels(&targets, &dev);
     let x0 = batch.images.clone();
-    // The attack's reference map (spec 1.1): g(x; y) for Grad, CAM and MASK, g(x; t) for RTS.
+    // The attack's reference map (spec 1.1): g(x; y) for Grad, CAM and MASK, g(x; t) for RTS
+    // unless `rts_reference` says the true class.
     let aim_t = cfg.rts_reference.aims_at_target(interp);
     let ref_classes = if aim_t { &targets } else { &batch.labels };
     let m0 = interp.explain(model, ctx.x_plain(&x0), tensor_io::labels(ref_classes, &dev));

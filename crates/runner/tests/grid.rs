@@ -66,3 +66,15 @@ fn status_follows_files_and_atomic_writes_leave_no_temporaries() {
     assert!(leftovers.is_empty());
     assert!(c.stem().starts_with("resnet20_pgd_cam_advedgeplus-"), "{}", c.stem());
 }
+
+#[test]
+fn rts_reference_override_changes_only_rts_cells() {
+    use advedge_attacks::RtsReference;
+    let cell = |i: &str, r| Cell::new("resnet20", "pgd", i, "adv2", 2, 2, 0.1, 0, "warmup", r).unwrap();
+    // A profile's override must not make the Grad/CAM/MASK cells of the same grid stale.
+    assert_eq!(cell("cam", None).key(), cell("cam", Some(RtsReference::True)).key());
+    // On RTS cells it is part of the resolved config, hence of the key; the spec's default
+    // (target, for PGD) spelled out gives the same cell as leaving it unset.
+    assert_ne!(cell("rts", None).key(), cell("rts", Some(RtsReference::True)).key());
+    assert_eq!(cell("rts", None).key(), cell("rts", Some(RtsReference::Target)).key());
+}

@@ -42,12 +42,14 @@ impl Cell {
         let interp = crate::attack_cmd::for_framework(parse_interpreter(interpreter, model, &crate::repo::weights_dir())?, framework, data);
         let v = parse_variant(variant)?;
         let scope = if scope == "all" { EdgeScope::All } else { EdgeScope::Warmup };
+        // Only RTS cells take the override: other cells keep their keys.
+        let rts_ref = rts_reference.filter(|_| matches!(interp, Interpreter::Rts(_)));
         let config = match framework {
             "pgd" => {
                 let mut c = PgdConfig::paper(&interp, v).scaled(scale);
                 c.seed = seed;
                 c.edge_scope = scope;
-                c.rts_reference = rts_reference.unwrap_or(c.rts_reference);
+                c.rts_reference = rts_ref.unwrap_or(c.rts_reference);
                 FrameworkConfig::Pgd(c)
             }
             "cw" | "stadv" => {
@@ -55,7 +57,7 @@ impl Cell {
                 let mut c = OptimConfig::paper(kind, &interp).scaled(scale);
                 c.seed = seed;
                 c.edge_scope = scope;
-                c.rts_reference = rts_reference.unwrap_or(c.rts_reference);
+                c.rts_reference = rts_ref.unwrap_or(c.rts_reference);
                 FrameworkConfig::Optim(c)
             }
             other => anyhow::bail!("unknown framework `{other}`"),
