@@ -46,7 +46,9 @@ pub struct OptimConfig {
     /// MASK only: the bi-level phase 2 (spec 6, 7), which replaces `schedule`.
     #[serde(default)]
     pub mask: Option<crate::mask_optim::MaskOptim>,
-    /// C&W-CAM counts the batch L2 once per sample (spec 6 ⚠): multiply L2 by the batch size.
+    /// C&W-CAM counts the batch L2 once per sample of the authors' batch of 10 (spec 6 ⚠): L2 is
+    /// multiplied by [`AUTHORS_BATCH`], a constant, so results do not depend on our batch size.
+    /// (Before session 5 it was multiplied by the actual batch size.)
     pub l2_times_batch: bool,
     /// Weight of the C&W f term in phase 1.
     pub cw_f_weight: f64,
@@ -62,6 +64,9 @@ pub struct OptimConfig {
     pub soft_tau: f64,
     pub seed: u64,
 }
+
+/// The batch size of the authors' C&W-CAM notebook, whose B·L2 quirk (spec 6) we keep as a constant.
+pub const AUTHORS_BATCH: f64 = 10.0;
 
 impl OptimConfig {
     pub fn paper(kind: Kind, interp: &Interpreter) -> Self {
@@ -286,7 +291,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
         let penalty = match cfg.kind {
             Kind::Cw => {
                 let l2 = (img - x0_ad.clone()).powf_scalar(2.0).sum();
-                if cfg.l2_times_batch { l2 * b as f64 } else { l2 }
+                if cfg.l2_times_batch { l2 * AUTHORS_BATCH } else { l2 }
             }
             Kind::Stadv => flow_loss(pt.clone()).sum() * cfg.flow_tau,
         };
