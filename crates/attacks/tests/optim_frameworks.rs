@@ -63,8 +63,8 @@ fn cw_f_multiplies_non_targets_by_a_mask() {
     assert_eq!(f[1], 0.0);
 }
 
-#[test]
-fn every_variant_runs_in_cw_and_stadv() {
+/// A tiny ResNet (batch-norm statistics from two random batches) and CIFAR test images 5 and 6005.
+fn tiny_model_and_batch() -> (advedge_models::Classifier, AttackBatch) {
     let ad = Device::flex().autodiff();
     ad.seed(5);
     let m = ArchConfig::Resnet { depth: 8, width: 4, num_classes: 10 }.init(&ad);
@@ -74,7 +74,12 @@ fn every_variant_runs_in_cw_and_stadv() {
     let entries = advedge_data::list_image_folder(&root.join("cifar10"), "test").unwrap();
     let ds = advedge_data::Dataset::decode(vec![entries[5].clone(), entries[6005].clone()], &advedge_data::DecodeOptions { resize: advedge_data::Resize::Exact(32, 32), skip_bad: false }).unwrap();
     let (images, labels) = ds.batch_f32(&[0, 1]);
-    let batch = AttackBatch { images, labels, indices: vec![5, 6005], height: 32, width: 32 };
+    (m, AttackBatch { images, labels, indices: vec![5, 6005], height: 32, width: 32 })
+}
+
+#[test]
+fn every_variant_runs_in_cw_and_stadv() {
+    let (m, batch) = tiny_model_and_batch();
     for kind in [Kind::Cw, Kind::Stadv] {
         for interp in [Interpreter::Cam, Interpreter::Grad { pool: 2 }] {
             for v in Variant::ALL {
@@ -95,17 +100,8 @@ fn every_variant_runs_in_cw_and_stadv() {
 fn cw_cam_outcome_does_not_depend_on_batch_size() {
     // C&W-CAM's B·L2 quirk (spec 6) uses the authors' batch of 10 as a constant: an image attacked
     // alone must come out as it does inside a batch of two.
-    let ad = Device::flex().autodiff();
-    ad.seed(5);
-    let m = ArchConfig::Resnet { depth: 8, width: 4, num_classes: 10 }.init(&ad);
-    let _ = m.forward(Tensor::<4>::random([8, 3, 32, 32], Distribution::Uniform(0.0, 1.0), &ad));
-    let m = m.valid();
-    let root = advedge_data::resolve_data_root("cifar10").unwrap();
-    let entries = advedge_data::list_image_folder(&root.join("cifar10"), "test").unwrap();
-    let ds = advedge_data::Dataset::decode(vec![entries[5].clone(), entries[6005].clone()], &advedge_data::DecodeOptions { resize: advedge_data::Resize::Exact(32, 32), skip_bad: false }).unwrap();
-    let (images, labels) = ds.batch_f32(&[0, 1]);
-    let both = AttackBatch { images: images.clone(), labels: labels.clone(), indices: vec![5, 6005], height: 32, width: 32 };
-    let one = AttackBatch { images: images[3072..].to_vec(), labels: labels[1..].to_vec(), indices: vec![6005], height: 32, width: 32 };
+    let (m, both) = tiny_model_and_batch();
+    let one = AttackBatch { images: both.images[3072..].to_vec(), labels: both.labels[1..].to_vec(), indices: vec![6005], height: 32, width: 32 };
     let cfg = OptimConfig::paper(Kind::Cw, &Interpreter::Cam).scaled(0.02);
     assert!(cfg.l2_times_batch);
     let a = run(&m, &Interpreter::Cam, Variant::AdvEdge, &cfg, &both);
