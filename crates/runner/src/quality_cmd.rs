@@ -120,13 +120,12 @@ pub fn rts_reference(a: RtsReferenceArgs) -> anyhow::Result<()> {
     let data = crate::data_source::DataSource::for_arch(&card.architecture);
     let interp = crate::attack_cmd::parse_interpreter("rts", &a.model, &repo::weights_dir())?;
     let clean = correct_images(&model, a.images, &dev, data, false)?;
-    let (b, side) = (clean.len(), clean.height);
+    let (b, side, n) = (clean.len(), clean.height, clean.image_len());
     let k = model.fc_weight().dims()[1] as u32;
     let targets = advedge_attacks::rng::batch_targets(a.seed, &clean.labels, &clean.indices, k);
     let maps = |classes: &[u32]| -> Vec<f32> {
         let mut out = Vec::new();
         for c in (0..b).collect::<Vec<_>>().chunks(50) {
-            let n = clean.image_len();
             let x: Vec<f32> = c.iter().flat_map(|&i| clean.images[i * n..(i + 1) * n].iter().copied()).collect();
             let cls: Vec<u32> = c.iter().map(|&i| classes[i]).collect();
             out.extend(tensor_io::to_vec(interp.explain(&model, tensor_io::images(x, c.len(), side, side, &dev), tensor_io::labels(&cls, &dev))));
