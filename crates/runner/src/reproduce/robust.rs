@@ -1,8 +1,8 @@
 //! Table VII (spec 12): a normally trained (NT) and an interpretation-aware adversarially trained
 //! (AT) wide CIFAR ResNet with CAM, evaluated under PGD at several eps.
 //!
-//! Both models train through the models crate's resumable loop (checkpoints in
-//! `runs/robust/<profile>/<nt|at>`; a killed run resumes) with `advedge_countermeasures::robust`'s
+//! Both models train through the models crate's resumable loop (checkpoints in the settings'
+//! `run_dir`, default `runs/robust/<profile>`, one folder per `nt|at`; a killed run resumes) with `advedge_countermeasures::robust`'s
 //! objective; weights + cards go to the settings' `weights_dir` (committed for `cifar`). Each
 //! evaluation is cached as `<out>/robust/<kind>-<key>.json`, keyed by the weights fingerprint and
 //! the evaluation settings, so re-rendering is cheap.
@@ -35,6 +35,9 @@ pub struct RobustSettings {
     pub eval_batch: usize,
     /// Where weights and cards go (relative to the repository root); default `data/weights`.
     pub weights_dir: Option<String>,
+    /// Checkpoint folder (relative to the repository root); default `runs/robust/<profile>`.
+    /// A tracked folder lets a long training resume from a fresh clone.
+    pub run_dir: Option<String>,
     /// Name prefix of the weights (`<prefix>-nt`, `<prefix>-at`).
     pub name: String,
 }
@@ -71,7 +74,10 @@ fn trained(profile: &str, s: &RobustSettings, kind: &str) -> anyhow::Result<Path
     }
     let train = advedge_data::load_cifar10("train", false)?;
     let dev = repo::device().autodiff();
-    let run_dir = repo::root().join("runs/robust").join(profile).join(kind);
+    let run_dir = match &s.run_dir {
+        Some(d) => repo::root().join(d).join(kind),
+        None => repo::root().join("runs/robust").join(profile).join(kind),
+    };
     tracing::info!("Table VII: training {name} ({expected}) in {}", run_dir.display());
     let t = train_with(&s.arch, &s.train, &train, &run_dir, &dev, None, &obj)?.context("training stopped early")?;
     let test = advedge_data::load_cifar10("test", false)?;
