@@ -7,7 +7,7 @@
 //! Output: the stored best.
 use crate::interp_loss::Best;
 use crate::mask_attack::{store_best, InnerMask};
-use crate::optim_attack::{cw_f, edge_view_factor, flow_loss, init_params, tanh_image, warp, Kind, OptimConfig};
+use crate::optim_attack::{checked_step, cw_f, edge_view_factor, flow_loss, init_params, tanh_image, warp, Kind, OptimConfig};
 use crate::pgd::scale_count;
 use crate::{AttackBatch, ImageOutcome, Variant};
 use advedge_interpreters::mask::{self, MaskConfig};
@@ -85,16 +85,6 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
     let param = |p: &[f32]| Tensor::<4>::from_data(TensorData::new(p.to_vec(), pshape), &ad).require_grad();
     let mut alive = vec![true; b];
     let mut failure: Vec<Option<String>> = vec![None; b];
-    let step = |p: &mut Vec<f32>, adam: &mut Adam, loss: Tensor<1>, pt: &Tensor<4>, what: String, alive: &mut Vec<bool>, failure: &mut Vec<Option<String>>| {
-        let g = tensor_io::to_vec(pt.grad(&loss.backward()).expect("param grad"));
-        for j in 0..b {
-            if alive[j] && g[j * chunk..(j + 1) * chunk].iter().any(|v| !v.is_finite()) {
-                alive[j] = false;
-                failure[j] = Some(format!("non-finite gradient at {what}"));
-            }
-        }
-        adam.step(p, &g, alive, chunk);
-    };
     let mut iters = 0;
     // Phase 1 on the edge view (the plain control runs phase 1 on the raw image for all steps).
     let warm = if variant == Variant::Plain { cfg.warmup_iters + mo.outer_iters } else { cfg.warmup_iters };
@@ -108,7 +98,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
             Kind::Cw => (view - x0_ad.clone()).powf_scalar(2.0).sum() + cw_f(logits, t_ad.clone()).sum() * cfg.cw_f_weight,
             Kind::Stadv => margin_floor_sum(logits, t_ad.clone(), mo.margin_floor) + flow_loss(pt.clone()).sum() * cfg.flow_tau,
         };
-        step(&mut p, &mut adam, loss, &pt, format!("warm-up step {i}"), &mut alive, &mut failure);
+        checked_step(&mut p, &mut adam, loss, &pt, chunk, format!("warm-up step {i}"), &mut alive, &mut failure);
         iters += 1;
     }
     let current = |p: &[f32]| tensor_io::to_vec(render(Tensor::<4>::from_data(TensorData::new(p.to_vec(), pshape), &ad)).inner());
@@ -147,7 +137,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
             Kind::Stadv => flow_loss(pt.clone()).sum() * mo.flow_weight,
         };
         let loss = lint * mo.int_weight + cls + penalty;
-        step(&mut p, &mut adam, loss, &pt, format!("outer step {i}"), &mut alive, &mut failure);
+        checked_step(&mut p, &mut adam, loss, &pt, chunk, format!("outer step {i}"), &mut alive, &mut failure);
         iters += 1;
     }
     let x = current(&p);

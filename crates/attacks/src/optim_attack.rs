@@ -238,16 +238,6 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
     let mut iters = 0;
     let mut rngs: Vec<_> = batch.indices.iter().map(|&i| image_rng(cfg.seed, i as u64, 2)).collect();
     let mut best: Vec<Best> = vec![None; b];
-    let step_grad = |p: &mut Vec<f32>, adam: &mut Adam, loss: Tensor<1>, pt: &Tensor<4>, alive: &mut Vec<bool>, failure: &mut Vec<Option<String>>, what: String| {
-        let g = tensor_io::to_vec(pt.grad(&loss.backward()).expect("param grad"));
-        for j in 0..b {
-            if alive[j] && g[j * chunk..(j + 1) * chunk].iter().any(|v| !v.is_finite()) {
-                alive[j] = false;
-                failure[j] = Some(format!("non-finite gradient at {what}"));
-            }
-        }
-        adam.step(p, &g, alive, chunk);
-    };
 
     // Phase 1: classification on the edge view.
     let mut adam = Adam::new(p.len(), cfg.lr, true);
@@ -260,7 +250,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
             Kind::Cw => (view - x0_ad.clone()).powf_scalar(2.0).sum() + cw_f(logits, t_ad.clone()).sum() * cfg.cw_f_weight,
             Kind::Stadv => ce_sum(logits, t_ad.clone()) + flow_loss(pt.clone()).sum() * cfg.flow_tau,
         };
-        step_grad(&mut p, &mut adam, loss, &pt, &mut alive, &mut failure, format!("warm-up step {i}"));
+        checked_step(&mut p, &mut adam, loss, &pt, chunk, format!("warm-up step {i}"), &mut alive, &mut failure);
         iters += 1;
     }
 
@@ -297,10 +287,24 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
         };
         let loss = (ce + int * c).sum() + penalty;
         let loss = match enc { Some(e) => loss + e, None => loss };
-        step_grad(&mut p, &mut adam, loss, &pt, &mut alive, &mut failure, format!("phase-2 step {s}"));
+        checked_step(&mut p, &mut adam, loss, &pt, chunk, format!("phase-2 step {s}"), &mut alive, &mut failure);
         iters += 1;
     }
 
     let final_img = tensor_io::to_vec(render(Tensor::<4>::from_data(TensorData::new(p.clone(), pshape), &ad)).inner());
     crate::outcome::finish(model, interp, variant, batch, final_img, &targets, m0, aim_t, &best, &failure, iters, t0)
+}
+
+/// One Adam step on the flat parameters `p` (`chunk` values per sample) from the gradient of
+/// `loss` with respect to `pt`. A sample whose gradient is not finite is frozen from then on:
+/// `alive` turns false and `failure` says at which step (`what`).
+pub(crate) fn checked_step(p: &mut [f32], adam: &mut Adam, loss: Tensor<1>, pt: &Tensor<4>, chunk: usize, what: String, alive: &mut [bool], failure: &mut [Option<String>]) {
+    let g = tensor_io::to_vec(pt.grad(&loss.backward()).expect("param grad"));
+    for j in 0..alive.len() {
+        if alive[j] && g[j * chunk..(j + 1) * chunk].iter().any(|v| !v.is_finite()) {
+            alive[j] = false;
+            failure[j] = Some(format!("non-finite gradient at {what}"));
+        }
+    }
+    adam.step(p, &g, alive, chunk);
 }
