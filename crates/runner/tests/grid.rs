@@ -78,3 +78,30 @@ fn rts_reference_override_changes_only_rts_cells() {
     assert_ne!(cell("rts", None).key(), cell("rts", Some(RtsReference::True)).key());
     assert_eq!(cell("rts", None).key(), cell("rts", Some(RtsReference::Target)).key());
 }
+
+#[test]
+fn profile_overrides_replace_settings_of_one_framework_and_reject_unknown_keys() {
+    use advedge_runner::reproduce::cell::FrameworkConfig;
+    let d = tmp("overrides");
+    let p = d.join("g.toml");
+    let head = "name = \"g\"\ndescription = \"d\"\ntargets = [\"t\"]\n[grid]\nmodels = [\"resnet20\"]\nframeworks = [\"cw\", \"pgd\"]\ninterpreters = [\"cam\"]\nvariants = [\"advedge\"]\n[profiles.a]\ndescription = \"s\"\nimages = 2\nbatch = 2\nscale = 0.1\n";
+    std::fs::write(&p, format!("{head}[profiles.b]\ndescription = \"s\"\nimages = 2\nbatch = 2\nscale = 0.1\noverrides = {{ cw = {{ l2_times_batch = false }} }}\n")).unwrap();
+    let g = grid::load(&p).unwrap();
+    let plain = expand(&g, &g.profiles["a"], None).unwrap();
+    let over = expand(&g, &g.profiles["b"], None).unwrap();
+    let (FrameworkConfig::Optim(a), FrameworkConfig::Optim(b)) = (&plain[0].config, &over[0].config) else { panic!("cw cells first") };
+    assert!(a.l2_times_batch && !b.l2_times_batch, "the override took");
+    assert_eq!((a.lr, a.cw_f_weight), (b.lr, b.cw_f_weight), "nothing else changed");
+    assert_ne!(plain[0].key(), over[0].key(), "an overridden cell is another cell");
+    assert_eq!(plain[1].key(), over[1].key(), "the PGD cell has no override and keeps its key");
+    // A misspelt setting is named (run and collect add the file and profile).
+    std::fs::write(&p, format!("{head}overrides = {{ cw = {{ l2_times_batc = false }} }}\n")).unwrap();
+    let g = grid::load(&p).unwrap();
+    let msg = format!("{:#}", expand(&g, &g.profiles["a"], None).unwrap_err());
+    assert!(msg.contains("l2_times_batc") && msg.contains("overrides.cw"), "{msg}");
+    // A value of the wrong type too.
+    std::fs::write(&p, format!("{head}overrides = {{ cw = {{ l2_times_batch = \"no\" }} }}\n")).unwrap();
+    let g = grid::load(&p).unwrap();
+    let msg = format!("{:#}", expand(&g, &g.profiles["a"], None).unwrap_err());
+    assert!(msg.contains("overrides.cw") && msg.contains("bool"), "{msg}");
+}

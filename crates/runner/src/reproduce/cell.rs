@@ -5,7 +5,9 @@ use advedge_attacks::optim_attack::{Kind, OptimConfig};
 use advedge_attacks::pgd::PgdConfig;
 use advedge_attacks::{EdgeScope, RtsReference, Variant};
 use advedge_interpreters::Interpreter;
+use anyhow::{bail, Context};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// Bump when a change alters what an attack computes for the same configuration.
 pub const ATTACK_CODE_VERSION: u32 = 1;
@@ -63,6 +65,29 @@ impl Cell {
             other => anyhow::bail!("unknown framework `{other}`"),
         };
         Ok(Cell { model: model.into(), framework: framework.into(), interpreter: interp, variant: v, images, batch, config, code_version: ATTACK_CODE_VERSION, weights: crate::repo::model_fingerprint(model), any_images: false })
+    }
+
+    /// Apply a profile's `overrides` for this cell's framework (see `grid::Profile::overrides`).
+    pub fn with_overrides(mut self, all: &BTreeMap<String, BTreeMap<String, toml::Value>>) -> anyhow::Result<Self> {
+        let Some(over) = all.get(&self.framework) else { return Ok(self) };
+        let mut v = match &self.config {
+            FrameworkConfig::Pgd(c) => serde_json::to_value(c)?,
+            FrameworkConfig::Optim(c) => serde_json::to_value(c)?,
+        };
+        let obj = v.as_object_mut().context("a framework config serialises to a table")?;
+        for (k, val) in over {
+            if !obj.contains_key(k) {
+                let known: Vec<&str> = obj.keys().map(|s| s.as_str()).collect();
+                bail!("overrides.{}: `{k}` is not a setting of the {} configuration of {} (settings: {})", self.framework, self.framework, self.id(), known.join(", "));
+            }
+            obj.insert(k.clone(), serde_json::to_value(val)?);
+        }
+        let bad = |e: serde_json::Error| anyhow::anyhow!("overrides.{} for {}: {e}", self.framework, self.id());
+        self.config = match self.config {
+            FrameworkConfig::Pgd(_) => FrameworkConfig::Pgd(serde_json::from_value(v).map_err(bad)?),
+            FrameworkConfig::Optim(_) => FrameworkConfig::Optim(serde_json::from_value(v).map_err(bad)?),
+        };
+        Ok(self)
     }
 
     /// Human-readable id, also used by `--filter`.

@@ -63,6 +63,12 @@ pub struct Profile {
     pub paper_models: BTreeMap<String, String>,
     /// `cpu` (default) or `cuda[:N]`; `--device` overrides it.
     pub device: Option<String>,
+    /// Per framework, settings of its resolved attack configuration to replace, e.g.
+    /// `overrides = { cw = { l2_times_batch = false } }` (an ablation of a quirk). Top-level keys
+    /// of the framework's config only; a key it does not have is an error naming it. The key of
+    /// every cell hashes the resolved configuration, so overridden cells never mix with others.
+    #[serde(default)]
+    pub overrides: BTreeMap<String, BTreeMap<String, toml::Value>>,
 }
 
 fn default_transfer_mask_iters() -> usize {

@@ -125,7 +125,7 @@ pub fn expand(g: &GridFile, p: &Profile, limit: Option<usize>) -> anyhow::Result
                 }
                 let scale = p.scale * p.interpreter_scale.get(&i).copied().unwrap_or(1.0);
                 for v in pick(&p.variants, &g.grid.variants) {
-                    cells.push(Cell::new(&m, &f, &i, &v, images, p.batch, scale, p.seed, &p.edge_scope, p.rts_reference)?);
+                    cells.push(Cell::new(&m, &f, &i, &v, images, p.batch, scale, p.seed, &p.edge_scope, p.rts_reference)?.with_overrides(&p.overrides)?);
                 }
             }
         }
@@ -288,7 +288,7 @@ pub fn reproduce(a: ReproduceArgs) -> anyhow::Result<()> {
     let dir = profile_dir(&results, &a.profile).join("cells");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     repo::select_device(a.device.as_deref().or(p.device.as_deref()).unwrap_or("cpu"))?;
-    let mut cells = expand(&g, p, a.limit)?;
+    let mut cells = expand(&g, p, a.limit).with_context(|| format!("{}: profile `{}`", path.display(), a.profile))?;
     if let Some(f) = &a.filter {
         cells.retain(|c| c.id().contains(f.as_str()));
     }
@@ -385,7 +385,7 @@ pub fn collect(a: CollectArgs) -> anyhow::Result<()> {
     let p = g.profiles.get(&a.profile).with_context(|| format!("{}: no profile `{}`", path.display(), a.profile))?;
     let results = a.results.clone().unwrap_or_else(|| repo::root().join("results"));
     let dir = profile_dir(&results, &a.profile).join("cells");
-    let mut cells = expand(&g, p, a.limit)?;
+    let mut cells = expand(&g, p, a.limit).with_context(|| format!("{}: profile `{}`", path.display(), a.profile))?;
     if let Some(f) = &a.filter {
         cells.retain(|c| c.id().contains(f.as_str()));
     }
