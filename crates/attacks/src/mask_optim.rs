@@ -86,10 +86,9 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
     let mut alive = vec![true; b];
     let mut failure: Vec<Option<String>> = vec![None; b];
     let mut iters = 0;
-    // Phase 1 on the edge view (the plain control runs phase 1 on the raw image for all steps).
-    let warm = if variant == Variant::Plain { cfg.warmup_iters + mo.outer_iters } else { cfg.warmup_iters };
+    // Phase 1 on the edge view (the plain control: on the raw image).
     let mut adam = Adam::new(p.len(), cfg.lr, true);
-    for i in 0..warm {
+    for i in 0..cfg.warmup_iters {
         let pt = param(&p);
         let img = render(pt.clone());
         let view = if variant == Variant::Plain { img } else { x0_ad.clone() + e_ad.clone() * (img - x0_ad.clone()) };
@@ -102,8 +101,25 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
         iters += 1;
     }
     let current = |p: &[f32]| tensor_io::to_vec(render(Tensor::<4>::from_data(TensorData::new(p.to_vec(), pshape), &ad)).inner());
+    // Phase 2's distance term: L2 to x (C&W) or the flow smoothness (StAdv).
+    let penalty = |img: Tensor<4>, pt: Tensor<4>| match cfg.kind {
+        Kind::Cw => (img - x0_ad.clone()).powf_scalar(2.0).sum(),
+        Kind::Stadv => flow_loss(pt).sum() * mo.flow_weight,
+    };
     let mut best: Vec<Best> = vec![None; b];
     if variant == Variant::Plain {
+        // The plain control (ours, not in the paper): phase 2 without the map term, hence
+        // without the inner mask steps; the final iterate, quantised, is the output. (Until
+        // session 6 it ran phase 1 for all steps, whose C&W loss is almost only L2, with the
+        // classification term at 1e-4: it never reached the target.)
+        let mut adam = Adam::new(p.len(), mo.outer_lr, true);
+        for i in 0..mo.outer_iters {
+            let pt = param(&p);
+            let img = render(pt.clone());
+            let loss = margin_floor_sum(mad.forward(img.clone()), t_ad.clone(), mo.margin_floor) + penalty(img, pt.clone());
+            checked_step(&mut p, &mut adam, loss, &pt, chunk, format!("outer step {i}"), &mut alive, &mut failure);
+            iters += 1;
+        }
         let x = current(&p);
         let xq: Vec<f32> = x.iter().map(|v| (v * 255.0).floor() / 255.0).collect();
         let m_q = tensor_io::to_vec(mask::optimise(model, tensor_io::images(xq.clone(), b, h, w, &dev), t_plain.clone(), mcfg));
@@ -132,11 +148,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
         let img = render(pt.clone());
         let lint = inner.graph_steps(&mad, &img, &t_ad, &m0_ad, mo.inner_graph);
         let cls = margin_floor_sum(mad.forward(img.clone()), t_ad.clone(), mo.margin_floor);
-        let penalty = match cfg.kind {
-            Kind::Cw => (img - x0_ad.clone()).powf_scalar(2.0).sum(),
-            Kind::Stadv => flow_loss(pt.clone()).sum() * mo.flow_weight,
-        };
-        let loss = lint * mo.int_weight + cls + penalty;
+        let loss = lint * mo.int_weight + cls + penalty(img, pt.clone());
         checked_step(&mut p, &mut adam, loss, &pt, chunk, format!("outer step {i}"), &mut alive, &mut failure);
         iters += 1;
     }

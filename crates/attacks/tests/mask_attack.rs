@@ -87,3 +87,18 @@ fn cw_and_stadv_mask_run_and_store_quantised_successes() {
     // the check that matters here is that successes are stored as 8-bit images with their maps.
     assert!(successes >= 2, "only {successes} of 8");
 }
+
+#[test]
+fn cw_mask_plain_control_reaches_the_target() {
+    // The plain control of C&W x MASK is phase 2 without the map term. Until session 6 it ran
+    // phase 1 (L2 + 1e-4 x f) for every step and so stayed at x: 0 of 10 in the cifar profile.
+    use advedge_attacks::optim_attack::{run as run_optim, Kind, OptimConfig};
+    let (m, batch) = resnet20_and_two_images();
+    let interp = Interpreter::Mask(MaskConfig { iters: 20, ..MaskConfig::v2_cifar() });
+    let cfg = OptimConfig::paper(Kind::Cw, &interp).scaled(0.1); // 40 warm-up + 100 outer steps
+    let out = run_optim(&m, &interp, Variant::Plain, &cfg, &batch);
+    for o in &out {
+        assert!(o.success, "image {}: plain C&W did not reach target {} ({:?})", o.image_index, o.target, o.failure);
+        assert!(o.adversarial.iter().all(|p| ((p * 255.0) - (p * 255.0).round()).abs() < 1e-3), "not 8-bit");
+    }
+}

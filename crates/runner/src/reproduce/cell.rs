@@ -29,12 +29,31 @@ pub struct Cell {
     pub batch: usize,
     pub config: FrameworkConfig,
     pub code_version: u32,
+    /// Revision of this kind of cell (see [`revision`]); left out of the key when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub revision: u32,
     /// Fingerprint of the classifier's weights file (see `repo::fingerprint`).
     pub weights: String,
     /// `--any-images`: attack the first images whatever the prediction (random-weight smoke
     /// runs). Left out of the key when false, so ordinary cells keep their keys.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub any_images: bool,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+/// A change that alters what only some kinds of cells compute bumps their revision here, so
+/// exactly those cells get new keys and are re-run while the rest keep theirs
+/// (`ATTACK_CODE_VERSION` renews every cell).
+/// - C&W / StAdv x MASK plain control, 1: phase 2 without the map term (session 6; before, phase
+///   1 ran for all steps, which for C&W never reached the target).
+pub fn revision(framework: &str, interp: &Interpreter, variant: Variant) -> u32 {
+    match (framework, interp, variant) {
+        ("cw" | "stadv", Interpreter::Mask(_), Variant::Plain) => 1,
+        _ => 0,
+    }
 }
 
 impl Cell {
@@ -64,7 +83,8 @@ impl Cell {
             }
             other => anyhow::bail!("unknown framework `{other}`"),
         };
-        Ok(Cell { model: model.into(), framework: framework.into(), interpreter: interp, variant: v, images, batch, config, code_version: ATTACK_CODE_VERSION, weights: crate::repo::model_fingerprint(model), any_images: false })
+        let rev = revision(framework, &interp, v);
+        Ok(Cell { model: model.into(), framework: framework.into(), interpreter: interp, variant: v, images, batch, config, code_version: ATTACK_CODE_VERSION, revision: rev, weights: crate::repo::model_fingerprint(model), any_images: false })
     }
 
     /// Apply a profile's `overrides` for this cell's framework (see `grid::Profile::overrides`).
