@@ -64,3 +64,79 @@ fn killed_run_loses_only_the_cell_in_flight() {
     }
     let _ = std::fs::remove_dir_all(&results);
 }
+
+/// A grid of one cell with five batches of one image, kept outside experiments/.
+const ONE_CELL: &str = r#"
+name = "resume-one-cell"
+description = "kill/resume test: one PGD-CAM cell, 5 batches"
+targets = []
+[grid]
+models = ["resnet20"]
+frameworks = ["pgd"]
+interpreters = ["cam"]
+variants = ["advedge"]
+[profiles.t]
+description = "5 images, batch 1, schedules shortened 10x"
+images = 5
+batch = 1
+scale = 0.1
+"#;
+
+fn one_cell(grid: &Path, results: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    c.arg("reproduce").arg(grid).args(["--profile", "t", "--no-render", "--results"]).arg(results)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .env("RUST_BACKTRACE", "0")
+        .env("RAYON_NUM_THREADS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    c
+}
+
+fn only_file(dir: &Path, suffix: &str) -> Option<PathBuf> {
+    std::fs::read_dir(dir).ok()?.filter_map(|e| e.ok()).map(|e| e.path()).find(|p| p.to_string_lossy().ends_with(suffix))
+}
+
+/// The CSV without its `seconds` column (column 9), which is wall time.
+fn without_seconds(csv: &Path) -> Vec<String> {
+    std::fs::read_to_string(csv).unwrap().lines().map(|l| l.split(',').enumerate().filter(|(i, _)| *i != 8).map(|(_, f)| f).collect::<Vec<_>>().join(",")).collect()
+}
+
+/// Killing a cell mid-way keeps its finished batches (`<stem>.partial.json`): the rerun finishes
+/// the cell from there, and its outcomes equal those of an uninterrupted run.
+#[test]
+fn killed_cell_resumes_after_its_last_finished_batch() {
+    let base = std::env::temp_dir().join(format!("advedge-partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    let grid = base.join("one-cell.toml");
+    std::fs::write(&grid, ONE_CELL).unwrap();
+    let (whole, resumed) = (base.join("whole"), base.join("resumed"));
+    assert!(one_cell(&grid, &whole).status().unwrap().success(), "uninterrupted run failed");
+
+    let cells = resumed.join("t/cells");
+    let mut child = one_cell(&grid, &resumed).spawn().expect("xtask runs");
+    let t0 = Instant::now();
+    let partial = loop {
+        if let Some(p) = only_file(&cells, ".partial.json") {
+            break p;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(600), "no batch finished in 10 minutes");
+        assert!(child.try_wait().unwrap().is_none(), "xtask exited before saving a batch");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().expect("SIGKILL");
+    child.wait().unwrap();
+    assert!(only_file(&cells, ".csv").is_none(), "the cell finished before the kill: the test needs it mid-way");
+    let kept = std::fs::read_to_string(&partial).unwrap().matches("\"image_index\"").count();
+    assert!((1..5).contains(&kept), "partial file holds {kept} of 5 outcomes");
+
+    assert!(one_cell(&grid, &resumed).status().unwrap().success(), "resumed run failed");
+    assert!(!partial.exists(), "partial file left behind after the cell finished");
+    let (a, b) = (only_file(&whole.join("t/cells"), ".csv").unwrap(), only_file(&cells, ".csv").unwrap());
+    assert_eq!(a.file_name(), b.file_name(), "same cell key");
+    assert_eq!(without_seconds(&a), without_seconds(&b), "resumed outcomes differ from the uninterrupted run");
+    let maps = |p: &Path| std::fs::read_to_string(p.with_extension("maps.json")).unwrap();
+    assert_eq!(maps(&a), maps(&b), "resumed maps differ");
+    let _ = std::fs::remove_dir_all(&base);
+}

@@ -125,7 +125,13 @@ pub fn all_grids() -> anyhow::Result<Vec<(PathBuf, GridFile)>> {
     entries.into_iter().map(|p| load(&p).map(|g| (p, g))).collect()
 }
 
+/// The grid providing `target` (a table/figure name or a grid name) in experiments/, or the grid
+/// file itself when `target` is a path ending in `.toml` (a sweep kept outside experiments/).
 pub fn find_target(target: &str) -> anyhow::Result<(PathBuf, GridFile)> {
+    if target.ends_with(".toml") {
+        let p = PathBuf::from(target);
+        return Ok((p.clone(), load(&p)?));
+    }
     let dir = experiments_dir();
     let mut known = Vec::new();
     let mut entries: Vec<_> = std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?.filter_map(|e| e.ok().map(|e| e.path())).collect();

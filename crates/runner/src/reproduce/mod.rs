@@ -7,6 +7,7 @@ pub mod robust;
 pub mod figures;
 pub mod grid;
 pub mod panels;
+pub mod partial;
 pub mod paper;
 pub mod run;
 pub mod slurm;

@@ -1,6 +1,7 @@
 //! Running a grid: status of each cell, resumable execution, atomic per-cell outputs, manifests.
 use super::cell::{Cell, FrameworkConfig};
 use super::grid::{self, GridFile, Profile};
+use super::partial::Partial;
 use crate::attack_cmd::{correct_images, summarize};
 use crate::data_source::DataSource;
 use crate::repo;
@@ -15,7 +16,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 #[derive(clap::Args, Clone)]
 pub struct ReproduceArgs {
-    /// Table or figure to reproduce (table1, table2, table3), or a grid name.
+    /// Table or figure to reproduce (table1, table2, table3), a grid name, or the path of a grid
+    /// file (`.toml`) kept outside experiments/.
     pub target: String,
     /// Profile of the grid: smoke, cifar, paper.
     #[arg(long, default_value = "cifar")]
@@ -219,23 +221,34 @@ struct MapsEntry<'a> {
     adversarial_u8: Vec<u8>,
 }
 
-fn run_cell(c: &Cell, dir: &Path, subset: bool) -> anyhow::Result<String> {
+/// Run (or finish: see [`Partial`]) one cell; `fresh` ignores saved per-batch progress.
+fn run_cell(c: &Cell, dir: &Path, subset: bool, fresh: bool) -> anyhow::Result<String> {
     let t0 = Instant::now();
     let started = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let (card, model) = repo::load_model(&c.model, None)?;
     let dev = repo::device();
     let clean = correct_images(&model, c.images, &dev, DataSource::for_arch(&card.architecture), c.any_images)?;
-    let bar = advedge_models::train::progress(clean.len().div_ceil(c.batch) as u64, 0, &c.id());
-    let mut out = Vec::new();
+    let mut done = Partial::load(dir, c, fresh);
+    let prior_seconds = done.seconds;
+    let batches = clean.len().div_ceil(c.batch);
+    let bar = advedge_models::train::progress(batches as u64, 0, &c.id());
     for start in (0..clean.len()).step_by(c.batch) {
         let sub = clean.slice(start, (start + c.batch).min(clean.len()));
-        out.extend(match &c.config {
-            FrameworkConfig::Pgd(cfg) => pgd::run(&model, &c.interpreter, c.variant, cfg, &sub),
-            FrameworkConfig::Optim(cfg) => optim_attack::run(&model, &c.interpreter, c.variant, cfg, &sub),
-        });
+        if !done.has_all(&sub.indices) {
+            done.outcomes.extend(match &c.config {
+                FrameworkConfig::Pgd(cfg) => pgd::run(&model, &c.interpreter, c.variant, cfg, &sub),
+                FrameworkConfig::Optim(cfg) => optim_attack::run(&model, &c.interpreter, c.variant, cfg, &sub),
+            });
+            done.seconds = prior_seconds + t0.elapsed().as_secs_f64();
+            if start + c.batch < clean.len() {
+                done.save(dir, c)?;
+            }
+        }
         bar.inc(1);
     }
     bar.finish_and_clear();
+    // Outcomes in the order of the clean images (a resumed file holds the first batches).
+    let out: Vec<ImageOutcome> = clean.indices.iter().filter_map(|i| done.outcomes.iter().find(|o| o.image_index == *i).cloned()).collect();
     let stem = c.stem();
     let maps = MapsFile {
         map_hw: out.first().map(|o| o.map_hw).unwrap_or([0, 0]),
@@ -248,7 +261,7 @@ fn run_cell(c: &Cell, dir: &Path, subset: bool) -> anyhow::Result<String> {
     write_atomic(&dir.join(format!("{stem}.maps.json")), serde_json::to_string(&maps)?.as_bytes())?;
     let manifest = Manifest {
         cell: c, key: c.key(), git_commit: repo::git_commit(), advedge_version: env!("CARGO_PKG_VERSION"), burn_version: "0.22.1",
-        device: repo::device_name(), rayon_threads: rayon_threads(), started_unix: started, wall_seconds: t0.elapsed().as_secs_f64(),
+        device: repo::device_name(), rayon_threads: rayon_threads(), started_unix: started, wall_seconds: prior_seconds + t0.elapsed().as_secs_f64(),
         images: out.len(), subset, successes: out.iter().filter(|o| o.success).count(),
         model_card: format!("data/weights/{}.toml", c.model), model_test_accuracy: card.test_accuracy,
     };
@@ -256,6 +269,7 @@ fn run_cell(c: &Cell, dir: &Path, subset: bool) -> anyhow::Result<String> {
     // The CSV is written last: its presence marks the cell as done.
     write_atomic(&dir.join(format!("{stem}.csv")), outcomes_csv(&out, &clean).as_bytes())?;
     let _ = std::fs::remove_file(dir.join(format!("{stem}.failed")));
+    Partial::remove(dir, c);
     Ok(summarize(&out, &clean))
 }
 
@@ -331,7 +345,7 @@ pub fn reproduce(a: ReproduceArgs) -> anyhow::Result<()> {
                 }
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(c) = todo.get(i) else { break };
-                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_cell(c, &dir, a.limit.is_some())));
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_cell(c, &dir, a.limit.is_some(), a.force)));
                 let r = r.unwrap_or_else(|e| Err(anyhow::anyhow!("panicked: {}", e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default())));
                 match r {
                     Ok(summary) => overall.suspend(|| println!("  {:<40} {summary}", c.id())),
