@@ -31,8 +31,6 @@ pub struct DetectorSettings {
     pub model: DetectorConfig,
 }
 
-const ORDER: [&str; 4] = ["Grad", "CAM", "MASK", "RTS"];
-
 /// The paper's combinations: pairs as (row, column) of Table V's lower triangle, then triples.
 pub fn combos() -> (Vec<[&'static str; 2]>, Vec<[&'static str; 3]>) {
     let pairs = vec![["CAM", "Grad"], ["MASK", "Grad"], ["MASK", "CAM"], ["RTS", "Grad"], ["RTS", "CAM"], ["RTS", "MASK"]];
@@ -166,6 +164,39 @@ fn cell_text(r: &Option<DetectorResult>, paper: f64) -> String {
     }
 }
 
+/// P(X >= k) for X ~ Binomial(n, 1/2): how often a coin-flipping detector would score at least
+/// k of n balanced test samples (each adversarial sample has its benign source in the same split).
+pub fn chance_p_value(k: usize, n: usize) -> f64 {
+    // log C(n, i) built up term by term; the sum is taken relative to its largest term.
+    let mut log_c = vec![0.0f64; n + 1];
+    for i in 1..=n {
+        log_c[i] = log_c[i - 1] + ((n - i + 1) as f64).ln() - (i as f64).ln();
+    }
+    let ln2n = n as f64 * std::f64::consts::LN_2;
+    (k..=n).map(|i| (log_c[i] - ln2n).exp()).sum::<f64>().min(1.0)
+}
+
+/// The paper's expected shape (spec 11), checked on the results, not forced: every detector beats
+/// chance (one-sided binomial p < 0.01), and some triple beats every pair (2- or 3-channel).
+fn shape_check(pairs: &[(String, DetectorResult)], triples: &[(String, DetectorResult)]) -> String {
+    let beats = |r: &DetectorResult| chance_p_value((r.accuracy * r.test_samples as f64).round() as usize, r.test_samples) < 0.01;
+    let all: Vec<&(String, DetectorResult)> = pairs.iter().chain(triples).collect();
+    let above = all.iter().filter(|(_, r)| beats(r)).count();
+    let mut s = format!("\n## Shape check\n\n- Above chance (one-sided binomial test against 0.5, p < 0.01): {above} of {} detectors.", all.len());
+    let below: Vec<String> = all.iter().filter(|(_, r)| !beats(r)).map(|(n, r)| format!("{n} {:.3}", r.accuracy)).collect();
+    if !below.is_empty() {
+        s.push_str(&format!(" Not: {}.", below.join("; ")));
+    }
+    let best = |v: &[(String, DetectorResult)]| v.iter().max_by(|a, b| a.1.accuracy.total_cmp(&b.1.accuracy)).map(|(n, r)| (n.clone(), r.accuracy));
+    if let (Some((pn, pa)), Some((tn, ta))) = (best(pairs), best(triples)) {
+        let verdict = if ta > pa { "holds" } else { "does not hold" };
+        s.push_str(&format!("\n- Some triple beats every pair: {verdict} (best triple {tn} {ta:.3}, best pair {pn} {pa:.3}).\n"));
+    } else {
+        s.push('\n');
+    }
+    s
+}
+
 /// Write tables/table5.{csv,md} and tables/table6.{csv,md}; returns the written paths.
 pub fn render(profile: &str, models: &[String], settings: &DetectorSettings, cells: &[Cell], dir: &Path, out_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let pp = super::grid::experiments_dir().join("paper").join("tables_5_6.toml");
@@ -182,7 +213,9 @@ pub fn render(profile: &str, models: &[String], settings: &DetectorSettings, cel
     let mut md5 = format!("# Table V: detector accuracy for pairs of interpreters\n\n{note}| Model | Pair | 2-channel (a, b) | 3-channel (a, b, a⊙b) |\n|---|---|---|---|\n");
     let mut csv6 = String::from("model,interpreters,train_samples,test_samples,accuracy,cnn_accuracy,paper\n");
     let mut md6 = format!("# Table VI: detector accuracy, three interpreters stacked\n\n{note}| Model | Interpreters | Accuracy |\n|---|---|---|\n");
+    let mut shapes = String::new();
     for m in models {
+        let (mut done_pairs, mut done_triples) = (Vec::new(), Vec::new());
         for [r, c] in &pairs {
             let pap = paper.pair.iter().find(|p| &p.row == r && &p.column == c).context("paper pair")?;
             let two = experiment(m, &[r, c], false, cells, dir, out_dir, settings)?;
@@ -191,15 +224,20 @@ pub fn render(profile: &str, models: &[String], settings: &DetectorSettings, cel
                 csv5.push_str(&format!("{m},{r},{c},{ch},{},{},{},{},{pv}\n", res.as_ref().map_or(0, |x| x.train_samples), res.as_ref().map_or(0, |x| x.test_samples), fmt(res.as_ref().map(|x| x.accuracy)), fmt(res.as_ref().map(|x| x.cnn_accuracy))).replace('–', ""));
             }
             md5.push_str(&format!("| {m} | {r} × {c} | {} | {} |\n", cell_text(&two, pap.two_channel), cell_text(&three, pap.three_channel)));
+            done_pairs.extend(two.map(|x| (format!("{m} {r} × {c} (2-channel)"), x)));
+            done_pairs.extend(three.map(|x| (format!("{m} {r} × {c} (3-channel)"), x)));
         }
         for t in &triples {
             let pap = paper.triple.iter().find(|p| p.interpreters.iter().map(|s| s.as_str()).eq(t.iter().copied())).context("paper triple")?;
             let res = experiment(m, t, false, cells, dir, out_dir, settings)?;
             csv6.push_str(&format!("{m},{},{},{},{},{},{}\n", t.join("+"), res.as_ref().map_or(0, |x| x.train_samples), res.as_ref().map_or(0, |x| x.test_samples), fmt(res.as_ref().map(|x| x.accuracy)), fmt(res.as_ref().map(|x| x.cnn_accuracy)), pap.accuracy).replace('–', ""));
             md6.push_str(&format!("| {m} | {} | {} |\n", t.join(", "), cell_text(&res, pap.accuracy)));
+            done_triples.extend(res.map(|x| (format!("{m} {}", t.join(", ")), x)));
         }
+        shapes.push_str(&shape_check(&done_pairs, &done_triples).replace("## Shape check", &format!("## Shape check ({m})")));
     }
-    let _ = ORDER;
+    md5.push_str(&shapes);
+    md6.push_str(&shapes);
     for (name, body) in [("table5.csv", &csv5), ("table5.md", &md5), ("table6.csv", &csv6), ("table6.md", &md6)] {
         let p = tdir.join(name);
         write_atomic(&p, body.as_bytes())?;
