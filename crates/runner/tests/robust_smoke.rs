@@ -10,7 +10,7 @@ fn table7_smoke_trains_evaluates_and_reuses() {
     let args = ReproduceArgs::new("table7", "smoke", results.clone());
     reproduce(args.clone()).expect("table7 smoke");
     let md = std::fs::read_to_string(results.join("smoke/tables/table7.md")).unwrap();
-    for row in ["| Testing accuracy | NT", "| Testing accuracy | AT", "| Kendall τ under attack on CAM | AT"] {
+    for row in ["| Testing accuracy | NT", "| Testing accuracy | AT", "| Kendall τ under attack on CAM | AT", "## Shape check", "- AT more accurate than NT under PGD: "] {
         assert!(md.contains(row), "{row} missing:\n{md}");
     }
     let csv = std::fs::read_to_string(results.join("smoke/tables/table7.csv")).unwrap();

@@ -184,7 +184,7 @@ fn shape_check(pairs: &[(String, DetectorResult)], triples: &[(String, DetectorR
     let above = all.iter().filter(|(_, r)| beats(r)).count();
     let mut s = format!("\n## Shape check\n\n- Above chance (one-sided binomial test against 0.5, p < 0.01): {above} of {} detectors.", all.len());
     let below: Vec<String> = all.iter().filter(|(_, r)| !beats(r)).map(|(n, r)| format!("{n} {:.3}", r.accuracy)).collect();
-    if !below.is_empty() {
+    if !below.is_empty() && below.len() <= 6 {
         s.push_str(&format!(" Not: {}.", below.join("; ")));
     }
     let best = |v: &[(String, DetectorResult)]| v.iter().max_by(|a, b| a.1.accuracy.total_cmp(&b.1.accuracy)).map(|(n, r)| (n.clone(), r.accuracy));
