@@ -138,7 +138,7 @@ pub fn run(train: &Samples, test: &Samples, cfg: &DetectorConfig, device: &Devic
         }
     }
     let net = net.valid();
-    let (ftr, ptr) = feats_and_preds(&net, train, device);
+    let (ftr, _) = feats_and_preds(&net, train, device);
     let (fte, pte) = feats_and_preds(&net, test, device);
     let mut gc = GbdtConfig::new();
     gc.set_feature_size(ftr[0].len());
@@ -155,7 +155,6 @@ pub fn run(train: &Samples, test: &Samples, cfg: &DetectorConfig, device: &Devic
     let pred: Vec<u8> = prob.iter().map(|&p| (p >= 0.5) as u8).collect();
     let prob_tr = gb.predict(&to_data(&ftr, &train.labels));
     let pred_tr: Vec<u8> = prob_tr.iter().map(|&p| (p >= 0.5) as u8).collect();
-    let _ = ptr;
     Ok(DetectorResult {
         train_samples: train.len(),
         test_samples: test.len(),
