@@ -105,3 +105,33 @@ fn profile_overrides_replace_settings_of_one_framework_and_reject_unknown_keys()
     let msg = format!("{:#}", expand(&g, &g.profiles["a"], None).unwrap_err());
     assert!(msg.contains("overrides.cw") && msg.contains("bool"), "{msg}");
 }
+
+#[test]
+fn mask_map_iters_shortens_only_the_mask_cells_maps() {
+    use advedge_interpreters::Interpreter;
+    let (_, g) = find_target("table1").unwrap();
+    let base = g.profiles["cifar"].clone();
+    let short = grid::Profile { mask_map_iters: Some(7), ..base.clone() };
+    let (a, b) = (expand(&g, &base, None).unwrap(), expand(&g, &short, None).unwrap());
+    assert_eq!(a.len(), b.len());
+    let mut masks = 0;
+    for (x, y) in a.iter().zip(&b) {
+        match (&x.interpreter, &y.interpreter) {
+            (Interpreter::Mask(mx), Interpreter::Mask(my)) => {
+                masks += 1;
+                // unset = the spec's (v1 for PGD: 500, v2 for C&W / StAdv: 300); set = the profile's
+                let spec = if x.framework == "pgd" { 500 } else { 300 };
+                assert_eq!((mx.iters, my.iters), (spec, 7), "{}", x.id());
+                assert_ne!(x.key(), y.key(), "{}", x.id());
+            }
+            _ => assert_eq!(x.key(), y.key(), "{} must keep its key", x.id()),
+        }
+    }
+    assert!(masks > 0);
+    // zero iterations is refused when the grid file is read
+    let d = tmp("maskiters");
+    let p = d.join("g.toml");
+    std::fs::write(&p, "name = \"g\"\ndescription = \"d\"\ntargets = [\"t\"]\n[grid]\nmodels = [\"m\"]\nframeworks = [\"pgd\"]\ninterpreters = [\"mask\"]\nvariants = [\"adv2\"]\n[profiles.smoke]\ndescription = \"s\"\nimages = 2\nbatch = 2\nscale = 0.1\nmask_map_iters = 0\n").unwrap();
+    let msg = format!("{:#}", grid::load(&p).unwrap_err());
+    assert!(msg.contains("mask_map_iters") && msg.contains("g.toml"), "{msg}");
+}
