@@ -110,6 +110,15 @@ impl Cell {
         Ok(self)
     }
 
+    /// A profile's `mask_map_iters`: the Adam iterations of the MASK maps this cell extracts
+    /// (MASK cells only; `None` keeps the spec's).
+    pub fn with_mask_map_iters(mut self, iters: Option<usize>) -> Self {
+        if let (Some(n), Interpreter::Mask(m)) = (iters, &mut self.interpreter) {
+            m.iters = n;
+        }
+        self
+    }
+
     /// Human-readable id, also used by `--filter`.
     pub fn id(&self) -> String {
         format!("{}/{}/{}/{}", self.model, self.framework, self.interpreter.name().to_lowercase(), self.variant.name().to_lowercase())

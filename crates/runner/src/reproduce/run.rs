@@ -127,11 +127,7 @@ pub fn expand(g: &GridFile, p: &Profile, limit: Option<usize>) -> anyhow::Result
                 }
                 let scale = p.scale * p.interpreter_scale.get(&i).copied().unwrap_or(1.0);
                 for v in pick(&p.variants, &g.grid.variants) {
-                    let mut c = Cell::new(&m, &f, &i, &v, images, p.batch, scale, p.seed, &p.edge_scope, p.rts_reference)?.with_overrides(&p.overrides)?;
-                    if let (Some(n), advedge_interpreters::Interpreter::Mask(mc)) = (p.mask_map_iters, &mut c.interpreter) {
-                        mc.iters = n;
-                    }
-                    cells.push(c);
+                    cells.push(Cell::new(&m, &f, &i, &v, images, p.batch, scale, p.seed, &p.edge_scope, p.rts_reference)?.with_overrides(&p.overrides)?.with_mask_map_iters(p.mask_map_iters));
                 }
             }
         }
