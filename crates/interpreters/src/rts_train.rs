@@ -132,6 +132,7 @@ fn to_ad(f: Features) -> Features {
 pub fn save_net(net: &RtsNet, path: &Path) -> Result<(), String> {
     let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
     net.valid().save_into(&mut SafetensorsStore::from_file(&tmp).overwrite(true)).map_err(|e| e.to_string())?;
+    advedge_models::tensor_io::canonicalise_metadata(&tmp).map_err(|e| e.to_string())?;
     std::fs::rename(&tmp, path).map_err(|e| e.to_string())
 }
 

@@ -59,6 +59,13 @@ fn killed_run_resumes_to_the_same_weights() {
     // Warm start: zero-lr-ish single step from the straight run's weights stays close to them.
     let w = tmp.join("a.safetensors");
     tensor_io::save_weights(&straight.model, &w).unwrap();
+    // Saving the same model again gives the same bytes (burn-store's metadata is written in hash
+    // order; save_weights fixes it), so the weight fingerprint in cell keys is stable.
+    let w2 = tmp.join("a2.safetensors");
+    for _ in 0..3 {
+        tensor_io::save_weights(&straight.model, &w2).unwrap();
+        assert_eq!(std::fs::read(&w).unwrap(), std::fs::read(&w2).unwrap(), "two saves of one model differ");
+    }
     let warm = TrainConfig { epochs: 1, lr_max: 1e-9, init_from: Some(w), ..cfg.clone() };
     let cont = train(&p.arch, &warm, &data, &tmp.join("c"), &dev).unwrap();
     let c = weights(&cont.model);
