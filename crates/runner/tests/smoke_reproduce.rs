@@ -24,9 +24,13 @@ fn smoke_profile_runs_and_resumes() {
     let victim = csvs[0].clone();
     let others: Vec<_> = csvs[1..].iter().map(|p| (p.clone(), std::fs::metadata(p).unwrap().modified().unwrap())).collect();
     std::fs::remove_file(&victim).unwrap();
-    reproduce(args).expect("resume");
+    reproduce(args.clone()).expect("resume");
     assert!(victim.is_file(), "the missing cell was rerun");
     for (p, t) in others {
         assert_eq!(std::fs::metadata(&p).unwrap().modified().unwrap(), t, "{} was rerun", p.display());
     }
+    // A narrower filter re-renders the tables from every done cell, not only the filtered one.
+    reproduce(ReproduceArgs { filter: Some("pgd/cam/plain".into()), ..args }).expect("filtered rerun");
+    let summary = std::fs::read_to_string(results.join("smoke/summary.csv")).unwrap();
+    assert_eq!(summary.lines().filter(|l| l.starts_with("resnet20,pgd,CAM,")).count(), 4, "{summary}");
 }

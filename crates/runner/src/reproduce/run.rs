@@ -303,21 +303,24 @@ pub fn reproduce(a: ReproduceArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     repo::select_device(a.device.as_deref().or(p.device.as_deref()).unwrap_or("cpu"))?;
     let mut cells = expand(&g, p, a.limit).with_context(|| format!("{}: profile `{}`", path.display(), a.profile))?;
-    if let Some(f) = &a.filter {
-        cells.retain(|c| c.id().contains(f.as_str()));
-    }
     for c in cells.iter_mut() {
         c.any_images = a.any_images;
+    }
+    // The tables are rendered from every cell of the grid that is done, as `collect` does: a
+    // filtered run must not drop the rows of cells that other runs finished.
+    let grid_cells = cells.clone();
+    if let Some(f) = &a.filter {
+        cells.retain(|c| c.id().contains(f.as_str()));
     }
     if a.slurm {
         return super::slurm::submit(&a, &g, &cells, &results);
     }
-    let all_cells = cells.clone();
+    let total = cells.len();
     if let Some(t) = a.task_index {
         let k = a.cells_per_task.max(1);
         cells = cells.into_iter().skip(t * k).take(k).collect();
         if cells.is_empty() {
-            bail!("task index {t} is past the end of the grid ({} cells, {k} per task)", all_cells.len());
+            bail!("task index {t} is past the end of the grid ({total} cells, {k} per task)");
         }
     }
     println!("{} [{}] profile `{}`: {} cells, {} images each{} -> {}", g.name, path.display(), a.profile, cells.len(), cells.first().map(|c| c.images).unwrap_or(0), if a.limit.is_some() { " (subset)" } else { "" }, dir.display());
@@ -365,7 +368,7 @@ pub fn reproduce(a: ReproduceArgs) -> anyhow::Result<()> {
     });
     overall.finish_and_clear();
     if !a.no_render {
-        let written = super::tables::render(&g, &a.profile, p, &all_cells, &dir, &profile_dir(&results, &a.profile), a.limit.is_some())?;
+        let written = super::tables::render(&g, &a.profile, p, &grid_cells, &dir, &profile_dir(&results, &a.profile), a.limit.is_some())?;
         for w in written {
             println!("wrote {}", w.display());
         }
