@@ -20,6 +20,15 @@ pub struct BenchInterpArgs {
     /// Batch sizes (default 1,32 for CIFAR models, 1,10 for torchvision ones).
     #[arg(long, value_delimiter = ',')]
     batches: Option<Vec<usize>>,
+    /// cpu, or cuda / cuda:N (the `cuda` build).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Folder of the model's card and weights (default: ADVEDGE_WEIGHTS, else data/weights).
+    #[arg(long)]
+    weights_dir: Option<std::path::PathBuf>,
+    /// Where the Markdown table goes (default results/bench/interpreters[-<model>].md).
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
 }
 
 fn time<F: FnMut()>(reps: usize, mut f: F) -> f64 {
@@ -32,7 +41,8 @@ fn time<F: FnMut()>(reps: usize, mut f: F) -> f64 {
 }
 
 pub fn bench(a: BenchInterpArgs) -> anyhow::Result<()> {
-    let (card, model) = repo::load_model(&a.model, None)?;
+    repo::select_device(&a.device)?;
+    let (card, model) = repo::load_model(&a.model, a.weights_dir.as_deref())?;
     let dev = repo::device();
     let ad = dev.clone().autodiff();
     let mad = model.clone().to_device(&ad).freeze();
@@ -41,8 +51,8 @@ pub fn bench(a: BenchInterpArgs) -> anyhow::Result<()> {
     let batches = a.batches.clone().unwrap_or(if side == 32 { vec![1, 32] } else { vec![1, 10] });
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
     let mut md = format!(
-        "# Interpreter timings ({}, {side}x{side})\n\nMachine: {} CPU threads (RAYON_NUM_THREADS={threads}), burn 0.22.1 flex, f32. Command: `cargo xtask bench-interpreters --model {}`; mean of {} runs after one warm-up.\n\n| operation | batch | ms per batch | ms per image |\n|---|---|---|---|\n",
-        card.description, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), a.model, a.reps
+        "# Interpreter timings ({}, {side}x{side})\n\nMachine: {} CPU threads (RAYON_NUM_THREADS={threads}), device {}, burn 0.22.1, f32. Command: `cargo xtask bench-interpreters --model {} --device {}`; mean of {} runs after one warm-up (each run reads its result back to the host).\n\n| operation | batch | ms per batch | ms per image |\n|---|---|---|---|\n",
+        card.description, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), repo::device_name(), a.model, a.device, a.reps
     );
     for b in batches {
         let x = Tensor::<4>::random([b, 3, side, side], Distribution::Uniform(0.0, 1.0), &dev);
@@ -79,11 +89,15 @@ pub fn bench(a: BenchInterpArgs) -> anyhow::Result<()> {
         });
         row("reference: forward + input gradient (first order)", t);
     }
-    let dir = repo::root().join("results").join("bench");
-    std::fs::create_dir_all(&dir)?;
-    let name = if a.model == "resnet20" { "interpreters.md".to_string() } else { format!("interpreters-{}.md", a.model) };
-    std::fs::write(dir.join(&name), &md)?;
+    let path = a.out.clone().unwrap_or_else(|| {
+        let name = if a.model == "resnet20" { "interpreters.md".to_string() } else { format!("interpreters-{}.md", a.model) };
+        repo::root().join("results").join("bench").join(name)
+    });
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&path, &md)?;
     print!("{md}");
-    println!("\nwrote {}", dir.join(&name).display());
+    println!("\nwrote {}", path.display());
     Ok(())
 }

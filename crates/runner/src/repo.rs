@@ -104,7 +104,34 @@ pub fn select_device(spec: &str) -> anyhow::Result<()> {
     if *current != names {
         anyhow::bail!("devices already set to `{}`, cannot switch to `{spec}` in one process", current.join(","));
     }
+    #[cfg(feature = "cuda")]
+    for name in names.iter().filter(|n| n.starts_with("cuda")) {
+        probe_cuda(name)?;
+    }
     Ok(())
+}
+
+/// Start CUDA device `name` and run one small kernel on it (compiled by NVRTC), so a missing
+/// driver (`libcuda.so`), GPU or NVRTC library fails here with the device named, instead of as
+/// a panic inside the first cell. cubecl reports the cause by panicking on its device thread;
+/// that message is printed above ours.
+#[cfg(feature = "cuda")]
+fn probe_cuda(name: &str) -> anyhow::Result<()> {
+    let index = name.strip_prefix("cuda:").and_then(|i| i.parse::<usize>().ok()).unwrap_or(0);
+    let run = || {
+        let device = burn::tensor::Device::cuda(index);
+        let t = burn::tensor::Tensor::<1>::ones([4], &device).add_scalar(1.0).sum();
+        t.into_scalar::<f32>()
+    };
+    match std::panic::catch_unwind(run) {
+        Ok(v) if (v - 8.0).abs() < 1e-6 => Ok(()),
+        Ok(v) => anyhow::bail!("CUDA device `{name}` started but computed {v} for 4 x (1 + 1) (expected 8)"),
+        Err(_) => anyhow::bail!(
+            "CUDA device `{name}` did not start (the message above says why: usually no NVIDIA driver \
+             library libcuda.so on LD_LIBRARY_PATH, no GPU with that index, or no NVRTC library \
+             libnvrtc.so for compiling kernels); use `--device cpu`"
+        ),
+    }
 }
 
 /// How many devices were selected (1 for the CPU).

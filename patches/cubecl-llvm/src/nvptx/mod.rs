@@ -1,0 +1,3 @@
+//! The NVPTX pieces cubecl-cuda reads even when it compiles with NVRTC.
+
+pub mod ptx_version;
