@@ -56,3 +56,22 @@ fn rts_network_trained_on_other_weights_is_refused() {
     advedge_runner::attack_cmd::parse_interpreter("rts", "resnet20", &dir).expect("matching weights are accepted");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The `cuda` build stays offline only while cubecl-llvm resolves to the stand-in in
+/// patches/cubecl-llvm: a registry cubecl-llvm (a `cargo update`, or the `[patch]` entry gone)
+/// brings back tracel-llvm-bundler, whose build script downloads LLVM. Read from Cargo.lock, which
+/// records the graph of every feature, the cuda one included.
+#[test]
+fn cuda_graph_has_no_llvm_download() {
+    let lock = std::fs::read_to_string(repo::root().join("Cargo.lock")).expect("Cargo.lock");
+    let packages: Vec<&str> = lock.split("[[package]]").collect();
+    let entry = |name: &str| packages.iter().find(|p| p.contains(&format!("name = \"{name}\"\n"))).copied();
+    for gone in ["tracel-llvm-bundler", "llvm-sys", "pliron-llvm"] {
+        assert!(entry(gone).is_none(), "{gone} is back in Cargo.lock: the cuda build would need internet");
+    }
+    let llvm = entry("cubecl-llvm").expect("cubecl-llvm (cubecl-cuda's dependency) in Cargo.lock");
+    assert!(!llvm.contains("source ="), "cubecl-llvm comes from a registry, not patches/cubecl-llvm:{llvm}");
+    let cuda = entry("cubecl-cuda").expect("cubecl-cuda in Cargo.lock");
+    assert!(cuda.contains("\"cubecl-llvm\""), "{cuda}");
+    assert!(repo::root().join("patches/cubecl-llvm/Cargo.toml").is_file());
+}
