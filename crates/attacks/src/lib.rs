@@ -14,6 +14,7 @@ pub mod mask_optim;
 pub mod optim_attack;
 pub mod outcome;
 pub mod pgd;
+pub mod progress;
 pub mod rng;
 pub mod variant;
 

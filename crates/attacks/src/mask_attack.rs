@@ -14,6 +14,7 @@ use crate::edges::edge_weights;
 use crate::interp_loss::Best;
 use crate::losses::{margin_sum, smoothed_ce_sum, target_probs};
 use crate::pgd::{scale_count, signed_step, PgdConfig};
+use crate::progress::Ticker;
 use crate::rng::image_rng;
 use crate::{AttackBatch, ImageOutcome, Variant};
 use advedge_interpreters::mask::{self, MaskConfig};
@@ -199,6 +200,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
     let img = |v: &[f32], d: &Device| tensor_io::images(v.to_vec(), b, h, w, d);
     // m0 = MASK(x; y) (salient = low m).
     let m0 = mask::optimise(model, img(&x0, &dev), tensor_io::labels(&batch.labels, &dev), mcfg);
+    tracing::info!(target: "advedge::progress", "benign MASK map ({} iterations): {:.1} s", mcfg.iters, t0.elapsed().as_secs_f64());
     let m0v = tensor_io::to_vec(m0.clone());
     let s = mcfg.mask_size;
     let ml = s * s;
@@ -220,10 +222,12 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
     // Phase 1: margin loss, edge rule, projection, no [0,1] clip (authors' quirk).
     let warm = if variant == Variant::Plain { cfg.warmup_iters + mp.outer_iters } else { cfg.warmup_iters };
     let f1 = if variant == Variant::Plain { &ones } else { &factor };
-    for _ in 0..warm {
+    let mut tick = Ticker::new("PGD x MASK phase 1 (margin)", warm);
+    for i in 0..warm {
         let g = grad_of(&x, &|z| margin_sum(z, t_ad.clone()));
         signed_step(&mut x, &x0, &g, f1, &alive, hw, cfg.alpha, cfg.eps, variant == Variant::Plain);
         iters += 1;
+        tick.tick(i + 1);
     }
     let mut best: Vec<Best> = vec![None; b];
     if variant == Variant::Plain {
@@ -243,6 +247,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
     let mut inner = InnerMask::new(mcfg, mp.inner_lr, b, cfg.seed);
     let mut rngs: Vec<_> = batch.indices.iter().map(|&i| image_rng(cfg.seed, i as u64, 2)).collect();
     let m0_ad = Tensor::<4>::from_data(TensorData::new(m0v.clone(), [b, 1, s, s]), &ad);
+    let mut tick = Ticker::new("PGD x MASK phase 2 (bi-level, refreshes included)", mp.outer_iters);
     for i in 0..mp.outer_iters {
         // 1. Refresh: full MASK on x and on its 8-bit quantisation; store successes.
         if i % mp.refresh_every == mp.refresh_every - 1 {
@@ -292,6 +297,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
         // 7. Take it.
         x = project(&x0, &x.iter().zip(&gh).map(|(v, d)| v - best_s * d).collect::<Vec<_>>(), cfg.eps);
         iters += 1;
+        tick.tick(i + 1);
     }
     crate::outcome::finish(model, interp, variant, batch, x, &targets, m0.neg().add_scalar(1.0), false, &best, &failure, iters, t0)
 }

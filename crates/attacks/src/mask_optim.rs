@@ -9,6 +9,7 @@ use crate::interp_loss::Best;
 use crate::mask_attack::{store_best, InnerMask};
 use crate::optim_attack::{checked_step, cw_f, edge_view_factor, flow_loss, init_params, tanh_image, warp, Kind, OptimConfig};
 use crate::pgd::scale_count;
+use crate::progress::Ticker;
 use crate::{AttackBatch, ImageOutcome, Variant};
 use advedge_interpreters::mask::{self, MaskConfig};
 use advedge_interpreters::Interpreter;
@@ -72,6 +73,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
     let x0 = batch.images.clone();
     let x0_ad = tensor_io::images(x0.clone(), b, h, w, &ad);
     let m0 = mask::optimise(model, tensor_io::images(x0.clone(), b, h, w, &dev), tensor_io::labels(&batch.labels, &dev), mcfg);
+    tracing::info!(target: "advedge::progress", "benign MASK map ({} iterations): {:.1} s", mcfg.iters, t0.elapsed().as_secs_f64());
     let m0v = tensor_io::to_vec(m0.clone());
     let s = mcfg.mask_size;
     let m0_ad = Tensor::<4>::from_data(TensorData::new(m0v.clone(), [b, 1, s, s]), &ad);
@@ -88,6 +90,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
     let mut iters = 0;
     // Phase 1 on the edge view (the plain control: on the raw image).
     let mut adam = Adam::new(p.len(), cfg.lr, true);
+    let mut tick = Ticker::new("x MASK phase 1 (edge view)", cfg.warmup_iters);
     for i in 0..cfg.warmup_iters {
         let pt = param(&p);
         let img = render(pt.clone());
@@ -99,6 +102,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
         };
         checked_step(&mut p, &mut adam, loss, &pt, chunk, format!("warm-up step {i}"), &mut alive, &mut failure);
         iters += 1;
+        tick.tick(i + 1);
     }
     let current = |p: &[f32]| tensor_io::to_vec(render(Tensor::<4>::from_data(TensorData::new(p.to_vec(), pshape), &ad)).inner());
     // Phase 2's distance term: L2 to x (C&W) or the flow smoothness (StAdv).
@@ -113,12 +117,14 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
         // session 6 it ran phase 1 for all steps, whose C&W loss is almost only L2, with the
         // classification term at 1e-4: it never reached the target.)
         let mut adam = Adam::new(p.len(), mo.outer_lr, true);
+        let mut tick = Ticker::new("x MASK plain control (classification)", mo.outer_iters);
         for i in 0..mo.outer_iters {
             let pt = param(&p);
             let img = render(pt.clone());
             let loss = margin_floor_sum(mad.forward(img.clone()), t_ad.clone(), mo.margin_floor) + penalty(img, pt.clone());
             checked_step(&mut p, &mut adam, loss, &pt, chunk, format!("outer step {i}"), &mut alive, &mut failure);
             iters += 1;
+            tick.tick(i + 1);
         }
         let x = current(&p);
         let xq: Vec<f32> = x.iter().map(|v| (v * 255.0).floor() / 255.0).collect();
@@ -131,6 +137,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
     let refresh_cfg = MaskConfig { iters: mo.refresh_iters, ..mcfg.clone() };
     let mut inner = InnerMask::new(mcfg, mo.inner_lr, b, cfg.seed);
     let mut adam = Adam::new(p.len(), mo.outer_lr, true);
+    let mut tick = Ticker::new("x MASK phase 2 (bi-level, refreshes included)", mo.outer_iters);
     for i in 0..mo.outer_iters {
         if i % mo.refresh_every == mo.refresh_every - 1 {
             let x = current(&p);
@@ -151,6 +158,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
         let loss = lint * mo.int_weight + cls + penalty(img, pt.clone());
         checked_step(&mut p, &mut adam, loss, &pt, chunk, format!("outer step {i}"), &mut alive, &mut failure);
         iters += 1;
+        tick.tick(i + 1);
     }
     let x = current(&p);
     crate::outcome::finish(model, interp, variant, batch, x, &targets, m0.neg().add_scalar(1.0), false, &best, &failure, iters, t0)

@@ -9,6 +9,7 @@ use crate::edges::{edge_weights, EdgeMode};
 use crate::interp_loss::{per_sample_int, selects_best, update_best, Best};
 use crate::losses::{ce_sum, smoothed_per_sample, target_probs, ClsLoss, EncoderTerm};
 use crate::pgd::{scale_count, Schedule};
+use crate::progress::Ticker;
 use crate::rng::image_rng;
 use crate::{AttackBatch, EdgeScope, ImageOutcome, Variant};
 use advedge_interpreters::Interpreter;
@@ -241,6 +242,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
 
     // Phase 1: classification on the edge view.
     let mut adam = Adam::new(p.len(), cfg.lr, true);
+    let mut tick = Ticker::new("phase 1 (edge view)", cfg.warmup_iters);
     for i in 0..cfg.warmup_iters {
         let pt = Tensor::<4>::from_data(TensorData::new(p.clone(), pshape), &ad).require_grad();
         let img = render(pt.clone());
@@ -252,11 +254,13 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
         };
         checked_step(&mut p, &mut adam, loss, &pt, chunk, format!("warm-up step {i}"), &mut alive, &mut failure);
         iters += 1;
+        tick.tick(i + 1);
     }
 
     // Phase 2: joint loss (c = 0 for the plain attack).
     let steps = cfg.schedule.steps();
     let mut adam = Adam::new(p.len(), cfg.lr, true);
+    let mut tick = Ticker::new("phase 2 (joint loss)", steps.len());
     for (s, &(c, i, _len)) in steps.iter().enumerate() {
         if i == 0 && s > 0 {
             adam = Adam::new(p.len(), cfg.lr, true); // new optimiser per Grad stage
@@ -289,6 +293,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
         let loss = match enc { Some(e) => loss + e, None => loss };
         checked_step(&mut p, &mut adam, loss, &pt, chunk, format!("phase-2 step {s}"), &mut alive, &mut failure);
         iters += 1;
+        tick.tick(s + 1);
     }
 
     let final_img = tensor_io::to_vec(render(Tensor::<4>::from_data(TensorData::new(p.clone(), pshape), &ad)).inner());

@@ -8,6 +8,7 @@
 //! N(x) as the authors' code does (spec 2.1 ⚠): a per-channel 1/std factor before the channel max.
 use crate::edges::edge_weights;
 use crate::losses::{ce_sum, smoothed_ce_sum, target_probs, EncoderTerm};
+use crate::progress::Ticker;
 use crate::rng::image_rng;
 use crate::{AttackBatch, EdgeScope, ImageOutcome, Variant};
 use crate::interp_loss::{logits_and_int, selects_best, update_best, Best};
@@ -269,6 +270,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
     // Plain attack: classification only, every step, no edges.
     let phase2 = cfg.schedule.steps();
     let (warm, f1) = if variant == Variant::Plain { (cfg.warmup_iters + phase2.len(), &ones) } else { (cfg.warmup_iters, &factor) };
+    let mut tick = Ticker::new("PGD phase 1 (warm-up)", warm);
     for i in 0..warm {
         let xa = ctx.x_ad(&x);
         let logits = ctx.mad.forward(xa.clone());
@@ -278,11 +280,13 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
         let clip = cfg.clip_warmup || variant == Variant::Plain;
         signed_step(&mut x, &x0, &g, f1, &alive, hw, cfg.alpha, cfg.eps, clip);
         iters += 1;
+        tick.tick(i + 1);
     }
 
     // Grad best-point tracking.
     let mut best: Vec<Best> = vec![None; b];
     if variant != Variant::Plain {
+        let mut tick = Ticker::new("PGD phase 2 (interpretation)", phase2.len());
         for (step, &(c, i, len)) in phase2.iter().enumerate() {
             let conf: Vec<f32> = rngs.iter_mut().map(|r| r.gen_range((0.95 + 0.04 * i as f32 / len as f32)..=1.0)).collect();
             let xa = ctx.x_ad(&x);
@@ -300,6 +304,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
             check_finite(&g, n, &mut alive, &mut failure, &format!("phase-2 step {step}"));
             signed_step(&mut x, &x0, &g, f2, &alive, hw, cfg.alpha, cfg.eps, true);
             iters += 1;
+            tick.tick(step + 1);
         }
     }
 

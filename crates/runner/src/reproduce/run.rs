@@ -223,6 +223,7 @@ struct MapsEntry<'a> {
 
 /// Run (or finish: see [`Partial`]) one cell; `fresh` ignores saved per-batch progress.
 fn run_cell(c: &Cell, dir: &Path, subset: bool, fresh: bool) -> anyhow::Result<String> {
+    let _span = tracing::info_span!("cell", id = %c.id()).entered();
     let t0 = Instant::now();
     let started = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let (card, model) = repo::load_model(&c.model, None)?;
@@ -234,6 +235,7 @@ fn run_cell(c: &Cell, dir: &Path, subset: bool, fresh: bool) -> anyhow::Result<S
     let bar = advedge_models::train::progress(batches as u64, 0, &c.id());
     for start in (0..clean.len()).step_by(c.batch) {
         let sub = clean.slice(start, (start + c.batch).min(clean.len()));
+        let _batch = tracing::info_span!("batch", first = start).entered();
         if !done.has_all(&sub.indices) {
             done.outcomes.extend(match &c.config {
                 FrameworkConfig::Pgd(cfg) => pgd::run(&model, &c.interpreter, c.variant, cfg, &sub),

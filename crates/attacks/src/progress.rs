@@ -1,0 +1,61 @@
+//! Progress inside one attack run. At the paper's schedules one image can take minutes (PGD on a
+//! CPU) to hours (the bi-level MASK loops), longer than the per-batch progress bar of the runner
+//! can show, so each phase logs a `tracing` line (target `advedge::progress`) at most once per
+//! interval: iterations done, seconds per iteration so far and the phase's remaining time.
+//! The interval is `ADVEDGE_PROGRESS_SECS` (default 60; 0 logs every iteration). The runner's
+//! span names the cell and batch, so concurrent cells stay apart.
+use std::time::{Duration, Instant};
+
+pub struct Ticker {
+    phase: &'static str,
+    total: usize,
+    start: Instant,
+    last: Instant,
+    every: Duration,
+}
+
+/// The logging interval from `ADVEDGE_PROGRESS_SECS` (seconds, default 60).
+fn interval() -> Duration {
+    let secs = std::env::var("ADVEDGE_PROGRESS_SECS").ok().and_then(|v| v.trim().parse::<f64>().ok()).filter(|s| s.is_finite() && *s >= 0.0);
+    Duration::from_secs_f64(secs.unwrap_or(60.0))
+}
+
+impl Ticker {
+    /// A phase of `total` iterations starting now.
+    pub fn new(phase: &'static str, total: usize) -> Self {
+        let now = Instant::now();
+        Ticker { phase, total, start: now, last: now, every: interval() }
+    }
+
+    /// Call after iteration `done` (1-based count of finished iterations).
+    pub fn tick(&mut self, done: usize) {
+        if self.last.elapsed() < self.every && done < self.total {
+            return;
+        }
+        self.last = Instant::now();
+        let (per, left) = rate(self.start.elapsed().as_secs_f64(), done, self.total);
+        tracing::info!(target: "advedge::progress", "{}: {done}/{} iterations, {per:.2} s/it, ~{left:.0} s left in this phase", self.phase, self.total);
+    }
+}
+
+/// Seconds per iteration and the estimated seconds left after `done` of `total` in `elapsed` s.
+pub fn rate(elapsed: f64, done: usize, total: usize) -> (f64, f64) {
+    if done == 0 {
+        return (0.0, f64::NAN);
+    }
+    let per = elapsed / done as f64;
+    (per, per * total.saturating_sub(done) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rate;
+
+    #[test]
+    fn rate_and_remaining_time() {
+        // 30 s for 10 of 40 iterations: 3 s each, 30 left -> 90 s.
+        assert_eq!(rate(30.0, 10, 40), (3.0, 90.0));
+        assert_eq!(rate(5.0, 40, 40), (0.125, 0.0));
+        assert!(rate(1.0, 0, 40).1.is_nan());
+    }
+}
