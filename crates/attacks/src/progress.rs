@@ -14,10 +14,17 @@ pub struct Ticker {
     every: Duration,
 }
 
-/// The logging interval from `ADVEDGE_PROGRESS_SECS` (seconds, default 60).
+/// The logging interval from `ADVEDGE_PROGRESS_SECS` (seconds, default 60). A value that is not
+/// a non-negative number is reported (naming the variable and the value) and the default used.
 fn interval() -> Duration {
-    let secs = std::env::var("ADVEDGE_PROGRESS_SECS").ok().and_then(|v| v.trim().parse::<f64>().ok()).filter(|s| s.is_finite() && *s >= 0.0);
-    Duration::from_secs_f64(secs.unwrap_or(60.0))
+    let Ok(raw) = std::env::var("ADVEDGE_PROGRESS_SECS") else { return Duration::from_secs(60) };
+    match raw.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && s >= 0.0 => Duration::from_secs_f64(s),
+        _ => {
+            tracing::warn!("ADVEDGE_PROGRESS_SECS={raw:?} is not a non-negative number of seconds; using 60");
+            Duration::from_secs(60)
+        }
+    }
 }
 
 impl Ticker {
