@@ -38,7 +38,7 @@ pub fn combos() -> (Vec<[&'static str; 2]>, Vec<[&'static str; 3]>) {
     (pairs, triples)
 }
 
-use super::figures::{MapsEntry as Entry, MapsFile};
+use super::figures::{successful_maps, MapsEntry as Entry};
 
 /// Per extracting interpreter: (source indices, benign maps, adversarial maps) of a cell's
 /// successful examples.
@@ -59,15 +59,18 @@ fn extractor(name: &str, model: &str, mask_iters: usize) -> anyhow::Result<Inter
     })
 }
 
-fn cell_maps(c: &Cell, dir: &Path, names: &[&str], mask_iters: usize) -> anyhow::Result<CellMaps> {
+/// `Ok(Err(path))` when the cell recorded successes but its maps file is missing.
+fn cell_maps(c: &Cell, dir: &Path, names: &[&str], mask_iters: usize) -> anyhow::Result<Result<CellMaps, PathBuf>> {
     let cache = dir.join(format!("{}.detmaps-{mask_iters}.json", c.stem()));
     let mut cm: CellMaps = std::fs::read_to_string(&cache).ok().and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
     let missing: Vec<&str> = names.iter().copied().filter(|n| !cm.benign.contains_key(*n)).collect();
     if missing.is_empty() {
-        return Ok(cm);
+        return Ok(Ok(cm));
     }
-    let maps: MapsFile = serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{}.maps.json", c.stem())))?)?;
-    let ok: Vec<&Entry> = maps.images.iter().filter(|e| e.success).collect();
+    let ok: Vec<Entry> = match successful_maps(dir, c)? {
+        Ok(v) => v,
+        Err(missing) => return Ok(Err(missing)),
+    };
     cm.sources = ok.iter().map(|e| e.image_index).collect();
     let (card, model) = repo::load_model(&c.model, None)?;
     let dev = repo::device();
@@ -96,7 +99,7 @@ fn cell_maps(c: &Cell, dir: &Path, names: &[&str], mask_iters: usize) -> anyhow:
         cm.adversarial.insert(name.to_string(), am);
     }
     write_atomic(&cache, serde_json::to_string(&cm)?.as_bytes())?;
-    Ok(cm)
+    Ok(Ok(cm))
 }
 
 /// What a table entry holds: a trained detector, or why there is none.
@@ -106,6 +109,8 @@ enum Outcome {
     /// The attacked cells are done but their successful examples come from fewer source images
     /// than a train/test split needs (a random network in a smoke run, or a tiny profile).
     TooFew { examples: usize },
+    /// An attacked cell recorded successes but its maps file (git-ignored) is missing.
+    NoMaps { cell: String, path: PathBuf },
     Done(DetectorResult),
 }
 
@@ -137,7 +142,10 @@ fn experiment(model: &str, combo: &[&str], product: bool, cells: &[Cell], dir: &
     let channels = combo.len() + product as usize;
     let mut samples = Samples::new(channels, s.model.side);
     for c in &used {
-        let cm = cell_maps(c, dir, combo, s.mask_iters).with_context(|| format!("maps of {}", c.id()))?;
+        let cm = match cell_maps(c, dir, combo, s.mask_iters).with_context(|| format!("maps of {}", c.id()))? {
+            Ok(cm) => cm,
+            Err(path) => return Ok(Outcome::NoMaps { cell: c.id(), path }),
+        };
         for (j, &src) in cm.sources.iter().enumerate() {
             let pick = |m: &BTreeMap<String, Vec<Vec<f32>>>| combo.iter().map(|n| m[*n][j].clone()).collect::<Vec<_>>();
             let (b, a) = (pick(&cm.benign), pick(&cm.adversarial));
@@ -184,6 +192,7 @@ fn cell_text(r: &Outcome, paper: f64) -> String {
         Outcome::Done(r) => format!("{:.3} / {paper:.3} ({:+.3}; n = {}+{})", r.accuracy, r.accuracy - paper, r.train_samples, r.test_samples),
         Outcome::TooFew { examples } => format!("– / {paper:.3} (too few successful examples to split: {examples})"),
         Outcome::Pending => format!("– / {paper:.3}"),
+        Outcome::NoMaps { cell, path } => format!("– / {paper:.3} (maps of {cell} missing: {}; rerun it with --force)", path.display()),
     }
 }
 
@@ -287,5 +296,7 @@ mod tests {
         assert_eq!(cell_text(&few, 0.9), "– / 0.900 (too few successful examples to split: 1)");
         assert_eq!(cell_text(&Outcome::Pending, 0.9), "– / 0.900");
         assert_eq!(csv_fields(&few), "0,0,,");
+        let gone = Outcome::NoMaps { cell: "m/pgd/cam/advedge".into(), path: "d/x.maps.json".into() };
+        assert_eq!(cell_text(&gone, 0.9), "– / 0.900 (maps of m/pgd/cam/advedge missing: d/x.maps.json; rerun it with --force)");
     }
 }

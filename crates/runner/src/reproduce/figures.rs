@@ -124,7 +124,7 @@ pub(super) struct MapsFile {
     pub map_hw: [usize; 2],
     pub images: Vec<MapsEntry>,
 }
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, Debug)]
 pub(super) struct MapsEntry {
     pub image_index: usize,
     pub label: u32,
@@ -133,6 +133,30 @@ pub(super) struct MapsEntry {
     pub benign_map: Vec<f32>,
     pub adversarial_map: Vec<f32>,
     pub adversarial_u8: Vec<u8>,
+}
+
+/// The successful entries of a cell's maps file, for Table IV and the detector (which only use
+/// successful examples). `*.maps.json` is git-ignored (tens of MB at 224x224), so a fresh
+/// checkout has a cell's CSV but not its maps: when the file is missing and the CSV records no
+/// success there is nothing to read (`Ok(Ok(vec![]))`); when successes are recorded the caller
+/// gets the missing path (`Ok(Err(path))`) and leaves the cell out, saying so.
+pub(super) fn successful_maps(dir: &Path, c: &Cell) -> anyhow::Result<Result<Vec<MapsEntry>, PathBuf>> {
+    let path = dir.join(format!("{}.maps.json", c.stem()));
+    match std::fs::read_to_string(&path) {
+        Ok(s) => {
+            let f: MapsFile = serde_json::from_str(&s).with_context(|| format!("parsing {}", path.display()))?;
+            Ok(Ok(f.images.into_iter().filter(|e| e.success).collect()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let csv = dir.join(format!("{}.csv", c.stem()));
+            if column_of_successes(&csv, "image_index")?.is_empty() {
+                Ok(Ok(Vec::new()))
+            } else {
+                Ok(Err(path))
+            }
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
 }
 
 pub(super) fn draw_grid<DB: DrawingBackend>(area: &DrawingArea<DB, plotters::coord::Shift>, h: usize, w: usize, px: impl Fn(usize, usize) -> RGBColor) -> anyhow::Result<()> {
@@ -208,4 +232,42 @@ pub fn maps_figure(path: &Path, cells: &[Cell], cell_dir: &Path) -> anyhow::Resu
     }
     root.present().map_err(err)?;
     Ok(Some(path.to_path_buf()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::successful_maps;
+    use crate::reproduce::cell::{Cell, FrameworkConfig};
+    use advedge_attacks::{pgd::PgdConfig, Variant};
+    use advedge_interpreters::Interpreter;
+
+    fn cell() -> Cell {
+        let config = FrameworkConfig::Pgd(PgdConfig::paper(&Interpreter::Cam, Variant::AdvEdge));
+        Cell { model: "m".into(), framework: "pgd".into(), interpreter: Interpreter::Cam, variant: Variant::AdvEdge, images: 2, batch: 2, config, code_version: 1, revision: 0, weights: "w".into(), any_images: true }
+    }
+
+    /// A fresh checkout has cell CSVs but no (git-ignored) maps: with no success recorded there
+    /// is nothing to read; with one, the missing path is returned for the report to name; a
+    /// present maps file is read and filtered to its successes.
+    #[test]
+    fn missing_maps_are_empty_without_successes_and_named_with_them() {
+        let dir = std::env::temp_dir().join(format!("advedge-maps-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = cell();
+        let csv = dir.join(format!("{}.csv", c.stem()));
+        let head = "image_index,label,target,success,target_prob,l1,iou,one_minus_ssim,seconds,iterations,failure\n";
+        std::fs::write(&csv, format!("{head}0,1,2,0,0.001,0.1,0.5,0,1,10,\n")).unwrap();
+        assert!(successful_maps(&dir, &c).unwrap().unwrap().is_empty());
+        std::fs::write(&csv, format!("{head}0,1,2,0,0.001,0.1,0.5,0,1,10,\n3,1,2,1,0.9,0.1,0.5,0.01,1,10,\n")).unwrap();
+        let maps = dir.join(format!("{}.maps.json", c.stem()));
+        assert_eq!(successful_maps(&dir, &c).unwrap().err(), Some(maps.clone()));
+        let entry = |i: usize, ok: bool| format!(r#"{{"image_index":{i},"label":1,"target":2,"success":{ok},"benign_map":[0.5],"adversarial_map":[0.25],"adversarial_u8":[7]}}"#);
+        std::fs::write(&maps, format!(r#"{{"map_hw":[1,1],"images":[{},{}]}}"#, entry(0, false), entry(3, true))).unwrap();
+        let got = successful_maps(&dir, &c).unwrap().unwrap();
+        assert_eq!(got.iter().map(|e| e.image_index).collect::<Vec<_>>(), vec![3]);
+        std::fs::write(&maps, "{not json").unwrap();
+        let err = format!("{:#}", successful_maps(&dir, &c).unwrap_err());
+        assert!(err.contains("parsing") && err.contains(".maps.json"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

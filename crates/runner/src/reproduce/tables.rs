@@ -156,7 +156,7 @@ pub fn render(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir
                     let mut any = false;
                     for ext in ["Grad", "CAM", "MASK", "RTS"] {
                         for v in ["ADV2", "AdvEdge", "AdvEdge+"] {
-                            let ours = tr.iter().find(|(c, _)| &c.model == m && &c.framework == f && c.interpreter.name() == att && c.variant.name() == v).and_then(|(_, r)| r.get(ext).copied());
+                            let ours = tr.rows.iter().find(|(c, _)| &c.model == m && &c.framework == f && c.interpreter.name() == att && c.variant.name() == v).and_then(|(_, r)| r.get(ext).copied());
                             let pap = paper::lookup4(&paper, framework_label(f), &pm, att, ext, v);
                             any |= ours.is_some();
                             if ours.is_some() || pap.is_some() {
@@ -170,6 +170,12 @@ pub fn render(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir
                         md.push('\n');
                     }
                 }
+            }
+        }
+        if !tr.missing_maps.is_empty() {
+            md.push_str("\nLeft out: these done cells recorded successes, but their maps file (git-ignored) is missing; rerun each with `--force --filter <cell>` to regenerate it:\n\n");
+            for (id, path) in &tr.missing_maps {
+                md.push_str(&format!("- `{id}`: `{}`\n", path.display()));
             }
         }
         let tdir = out_dir.join("tables");

@@ -13,9 +13,9 @@ use advedge_metrics::l1_mean;
 use advedge_models::tensor_io;
 use anyhow::Context;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::figures::{MapsEntry as Entry, MapsFile};
+use super::figures::{successful_maps, MapsEntry as Entry};
 
 /// The extracting interpreters of Table IV for `model` (RTS only if it has a trained network).
 pub fn extractors(model: &str, mask_iters: usize) -> Vec<Interpreter> {
@@ -43,24 +43,23 @@ pub struct Example {
     pub adversarial: BTreeMap<String, Vec<f32>>,
 }
 
-/// Mean L1 per extracting interpreter name for one cell (computed or read from its cache).
-pub fn cell_transfer(c: &Cell, dir: &Path, mask_iters: usize) -> anyhow::Result<BTreeMap<String, f64>> {
-    Ok(cell_cache(c, dir, mask_iters)?.l1)
-}
-
-fn cell_cache(c: &Cell, dir: &Path, mask_iters: usize) -> anyhow::Result<TransferCache> {
+/// `Ok(Err(path))` when the cell recorded successes but its maps file is missing (see
+/// [`successful_maps`]).
+fn cell_cache(c: &Cell, dir: &Path, mask_iters: usize) -> anyhow::Result<Result<TransferCache, PathBuf>> {
     let cache = dir.join(format!("{}.transfer.json", c.stem()));
     if let Ok(s) = std::fs::read_to_string(&cache) {
         if let Ok(v) = serde_json::from_str::<TransferCache>(&s) {
-            return Ok(v);
+            return Ok(Ok(v));
         }
     }
-    let maps: MapsFile = serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{}.maps.json", c.stem())))?)?;
-    let ok: Vec<&Entry> = maps.images.iter().filter(|e| e.success).collect();
+    let ok: Vec<Entry> = match successful_maps(dir, c)? {
+        Ok(v) => v,
+        Err(missing) => return Ok(Err(missing)),
+    };
     let mut out = TransferCache::default();
     if ok.is_empty() {
         write_atomic(&cache, serde_json::to_string(&out)?.as_bytes())?;
-        return Ok(out);
+        return Ok(Ok(out));
     }
     let (card, model) = repo::load_model(&c.model, None)?;
     let dev = repo::device();
@@ -83,16 +82,30 @@ fn cell_cache(c: &Cell, dir: &Path, mask_iters: usize) -> anyhow::Result<Transfe
         ex.adversarial.insert(it.name().to_string(), advm[..ml].to_vec());
     }
     write_atomic(&cache, serde_json::to_string(&out)?.as_bytes()).with_context(|| format!("caching {}", cache.display()))?;
-    Ok(out)
+    Ok(Ok(out))
 }
 
-/// Per done cell: (cell, extractor -> mean L1).
-pub fn all<'a>(cells: &'a [Cell], dir: &Path, mask_iters: usize) -> anyhow::Result<Vec<(&'a Cell, BTreeMap<String, f64>)>> {
-    let mut v = Vec::new();
+/// Table IV's inputs: per done cell, extractor -> mean L1; and the done cells left out because
+/// they recorded successes but their maps file is missing (cell id, path), which the table lists.
+#[derive(Default)]
+pub struct Transfers<'a> {
+    pub rows: Vec<(&'a Cell, BTreeMap<String, f64>)>,
+    pub missing_maps: Vec<(String, PathBuf)>,
+}
+
+/// [`Transfers`] of every done attacked cell; a cell whose maps are missing is warned about.
+pub fn all<'a>(cells: &'a [Cell], dir: &Path, mask_iters: usize) -> anyhow::Result<Transfers<'a>> {
+    let mut t = Transfers::default();
     for c in cells.iter().filter(|c| c.variant != advedge_attacks::Variant::Plain && status(dir, c) == Status::Done) {
-        v.push((c, cell_transfer(c, dir, mask_iters)?));
+        match cell_cache(c, dir, mask_iters).with_context(|| format!("transferability of {}", c.id()))? {
+            Ok(cache) => t.rows.push((c, cache.l1)),
+            Err(path) => {
+                tracing::warn!("{}: {} is missing, so Table IV leaves the cell out; rerun it with `--force --filter {}` to regenerate its maps", c.id(), path.display(), c.id());
+                t.missing_maps.push((c.id(), path));
+            }
+        }
     }
-    Ok(v)
+    Ok(t)
 }
 
 /// Figure 7: for each model and attacked interpreter I (PGD AdvEdge), one example: the
@@ -101,7 +114,8 @@ pub fn examples_figure(path: &Path, profile: &str, cells: &[Cell], dir: &Path, m
     use super::panels::{render_rows, Panel, Row};
     let mut rows = Vec::new();
     for c in cells.iter().filter(|c| c.framework == "pgd" && c.variant == advedge_attacks::Variant::AdvEdge && status(dir, c) == Status::Done) {
-        let Some(ex) = cell_cache(c, dir, mask_iters)?.example else { continue };
+        // A cell without its maps file is already named in Table IV's note.
+        let Ok(Some(ex)) = cell_cache(c, dir, mask_iters)?.map(|t| t.example) else { continue };
         let mut panels = vec![("adversarial image".to_string(), Panel::Image(ex.adversarial_u8.clone()))];
         for (name, bm) in &ex.benign {
             panels.push((format!("{name} benign"), Panel::Map(bm.clone())));
