@@ -119,6 +119,11 @@ impl Cell {
         self
     }
 
+    /// Whether `--filter` selects this cell (see [`filter_matches`]).
+    pub fn matches(&self, filter: &str) -> bool {
+        filter_matches(&self.id(), filter)
+    }
+
     /// Human-readable id, also used by `--filter`.
     pub fn id(&self) -> String {
         format!("{}/{}/{}/{}", self.model, self.framework, self.interpreter.name().to_lowercase(), self.variant.name().to_lowercase())
@@ -133,5 +138,29 @@ impl Cell {
     /// File stem of the cell's outputs: readable prefix + key.
     pub fn stem(&self) -> String {
         format!("{}-{}", self.id().replace('+', "plus").replace('/', "_"), self.key())
+    }
+}
+
+/// `--filter` semantics: the id contains the text, or, when the text ends in `$`, the id ends
+/// with the rest. The anchor exists because ids are prefixes of each other
+/// (`.../advedge` and `.../advedge+`): `--filter 'cw/cam/advedge$'` picks AdvEdge alone.
+pub fn filter_matches(id: &str, filter: &str) -> bool {
+    match filter.strip_suffix('$') {
+        Some(tail) => id.ends_with(tail),
+        None => id.contains(filter),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::filter_matches;
+
+    #[test]
+    fn filter_is_a_substring_unless_anchored_at_the_end() {
+        let (e, p) = ("densenet169/cw/cam/advedge", "densenet169/cw/cam/advedge+");
+        assert!(filter_matches(e, "cw/cam/advedge") && filter_matches(p, "cw/cam/advedge"));
+        assert!(filter_matches(e, "cw/cam/advedge$") && !filter_matches(p, "cw/cam/advedge$"));
+        assert!(filter_matches(p, "advedge+$") && !filter_matches(e, "advedge+$"));
+        assert!(!filter_matches(e, "pgd/"));
     }
 }

@@ -31,7 +31,8 @@ pub struct ReproduceArgs {
     /// Run only the first N images of each cell (results are stamped "subset").
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Only cells whose id (model/framework/interpreter/variant) contains this text.
+    /// Only cells whose id (model/framework/interpreter/variant) contains this text; a trailing `$`
+    /// anchors it at the end (`cw/cam/advedge$` leaves out `cw/cam/advedge+`).
     #[arg(long)]
     pub filter: Option<String>,
     /// Cells run in parallel.
@@ -312,7 +313,7 @@ pub fn reproduce(a: ReproduceArgs) -> anyhow::Result<()> {
     // filtered run must not drop the rows of cells that other runs finished.
     let grid_cells = cells.clone();
     if let Some(f) = &a.filter {
-        cells.retain(|c| c.id().contains(f.as_str()));
+        cells.retain(|c| c.matches(f));
     }
     if a.slurm {
         return super::slurm::submit(&a, &g, &cells, &results);
@@ -406,7 +407,7 @@ pub fn collect(a: CollectArgs) -> anyhow::Result<()> {
     let dir = profile_dir(&results, &a.profile).join("cells");
     let mut cells = expand(&g, p, a.limit).with_context(|| format!("{}: profile `{}`", path.display(), a.profile))?;
     if let Some(f) = &a.filter {
-        cells.retain(|c| c.id().contains(f.as_str()));
+        cells.retain(|c| c.matches(f));
     }
     for c in cells.iter_mut() {
         c.any_images = a.any_images;
