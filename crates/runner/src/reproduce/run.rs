@@ -388,6 +388,7 @@ pub struct CollectArgs {
     pub target: String,
     #[arg(long, default_value = "cifar")]
     pub profile: String,
+    /// Only cells whose id contains this text (a trailing `$` anchors it), as for `reproduce`.
     #[arg(long)]
     pub filter: Option<String>,
     #[arg(long)]
