@@ -16,6 +16,7 @@ pub mod outcome;
 pub mod pgd;
 pub mod progress;
 pub mod rng;
+pub mod snapshot;
 pub mod variant;
 
 pub use outcome::{AttackBatch, ImageOutcome};

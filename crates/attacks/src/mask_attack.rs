@@ -16,6 +16,7 @@ use crate::losses::{margin_sum, smoothed_ce_sum, target_probs};
 use crate::pgd::{scale_count, signed_step, PgdConfig};
 use crate::progress::Ticker;
 use crate::rng::image_rng;
+use crate::snapshot::{bits, fingerprint, load_best, save_best, set_word_pos, unbits, word_pos, Checkpoint, SavedInner, Saver, State};
 use crate::{AttackBatch, ImageOutcome, Variant};
 use advedge_interpreters::mask::{self, MaskConfig};
 use advedge_interpreters::Interpreter;
@@ -24,7 +25,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Settings of the bi-level phase (spec 5.4; [AE] PGD notebook values in `paper`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -92,6 +93,14 @@ impl<'a> InnerMask<'a> {
     pub fn new(cfg: &'a MaskConfig, lr: f32, b: usize, seed: u64) -> Self {
         let ml = b * cfg.mask_size * cfg.mask_size;
         Self { cfg, lr, b, s: cfg.mask_size, m: vec![0.5; ml], mu: vec![0.0; ml], nu: vec![0.0; ml], k: 0, rng: rand::SeedableRng::seed_from_u64(seed) }
+    }
+    /// The state a snapshot keeps (the settings come from the attack's own arguments).
+    pub fn saved(&self) -> SavedInner {
+        SavedInner { m: bits(&self.m), mu: bits(&self.mu), nu: bits(&self.nu), k: self.k, word_pos: word_pos(&self.rng) }
+    }
+    pub fn restore(&mut self, s: &SavedInner) {
+        (self.m, self.mu, self.nu, self.k) = (unbits(&s.m), unbits(&s.mu), unbits(&s.nu), s.k);
+        set_word_pos(&mut self.rng, s.word_pos);
     }
     fn jitter(&mut self) -> (usize, usize) {
         match &self.cfg.v2 {
@@ -183,11 +192,16 @@ pub fn store_best(best: &mut [Best], xq: &[f32], m_q: &[f32], m0: &[f32], p: &[f
     }
 }
 
-/// Run PGD × MASK on `batch`. `interp` must be `Interpreter::Mask` (v1).
-pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &PgdConfig, batch: &AttackBatch) -> Vec<ImageOutcome> {
+/// Run PGD × MASK on `batch`. `interp` must be `Interpreter::Mask` (v1). With a checkpoint the
+/// loop state is saved as it goes and a matching saved state is continued (`snapshot`).
+pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &PgdConfig, batch: &AttackBatch, ck: Option<&Checkpoint>) -> Vec<ImageOutcome> {
     let Interpreter::Mask(mcfg) = interp else { panic!("mask_attack::run needs Interpreter::Mask") };
     let mp = cfg.mask.clone().unwrap_or_else(|| MaskPgd::paper(variant));
-    let t0 = Instant::now();
+    let x0 = batch.images.clone();
+    let fc = fingerprint(&tensor_io::to_vec(model.fc_weight()));
+    let mut saver = Saver::new(ck, format!("pgd-mask|{variant:?}|{cfg:?}|{mcfg:?}|{:?}|{:016x}|{fc:016x}", batch.indices, fingerprint(&x0)));
+    let resume = saver.load();
+    let t0 = Instant::now().checked_sub(Duration::from_secs_f64(saver.prior)).unwrap_or_else(Instant::now);
     let dev: Device = model.fc_weight().device();
     let ad = dev.clone().autodiff();
     let mad = model.clone().to_device(&ad).freeze();
@@ -196,23 +210,33 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
     let k = model.fc_weight().dims()[1] as u32;
     let targets: Vec<u32> = crate::rng::batch_targets(cfg.seed, &batch.labels, &batch.indices, k);
     let (t_ad, t_plain) = (tensor_io::labels(&targets, &ad), tensor_io::labels(&targets, &dev));
-    let x0 = batch.images.clone();
     let img = |v: &[f32], d: &Device| tensor_io::images(v.to_vec(), b, h, w, d);
-    // m0 = MASK(x; y) (salient = low m).
-    let m0 = mask::optimise(model, img(&x0, &dev), tensor_io::labels(&batch.labels, &dev), mcfg);
-    tracing::info!(target: "advedge::progress", "benign MASK map ({} iterations): {:.1} s", mcfg.iters, t0.elapsed().as_secs_f64());
-    let m0v = tensor_io::to_vec(m0.clone());
     let s = mcfg.mask_size;
     let ml = s * s;
-    let _ = ml;
+    // m0 = MASK(x; y) (salient = low m), or the snapshot's.
+    let m0v = match &resume {
+        Some(st) => unbits(&st.m0),
+        None => {
+            let m0 = tensor_io::to_vec(mask::optimise(model, img(&x0, &dev), tensor_io::labels(&batch.labels, &dev), mcfg));
+            tracing::info!(target: "advedge::progress", "benign MASK map ({} iterations): {:.1} s", mcfg.iters, t0.elapsed().as_secs_f64());
+            m0
+        }
+    };
+    let m0 = Tensor::<4>::from_data(TensorData::new(m0v.clone(), [b, 1, s, s]), &dev);
     let refresh_cfg = MaskConfig { iters: mp.refresh_iters, ..mcfg.clone() };
     let mode = variant.pgd_edge_mode(cfg.edge_threshold);
     let factor: Vec<f32> = (0..b).flat_map(|i| mode.factor(&edge_weights(&x0[i * n..(i + 1) * n], h, w))).collect();
     let ones = vec![1.0f32; b * hw];
     let alive = vec![true; b];
     let mut failure: Vec<Option<String>> = vec![None; b];
-    let mut x = x0.clone();
-    let mut iters = 0;
+    let (mut x, mut iters) = match &resume {
+        Some(st) => (unbits(&st.x), st.iters),
+        None => (x0.clone(), 0),
+    };
+    // The loop state at a save point (the phase-dependent parts filled in by the caller).
+    let state = |key, seconds, phase, next, x: &[f32], iters| State {
+        key, phase, next, iters, seconds, m0: bits(&m0v), x: bits(x), best: vec![], failure: vec![], alive: vec![], adam: None, inner: None, rngs: vec![],
+    };
     let grad_of = |x: &[f32], f: &dyn Fn(Tensor<2>) -> Tensor<1>| -> Vec<f32> {
         let xa = img(x, &ad).require_grad();
         let loss = f(mad.forward(xa.clone()));
@@ -222,12 +246,14 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
     // Phase 1: margin loss, edge rule, projection, no [0,1] clip (authors' quirk).
     let warm = if variant == Variant::Plain { cfg.warmup_iters + mp.outer_iters } else { cfg.warmup_iters };
     let f1 = if variant == Variant::Plain { &ones } else { &factor };
-    let mut tick = Ticker::new("PGD x MASK phase 1 (margin)", warm);
-    for i in 0..warm {
+    let start1 = resume.as_ref().map(|st| if st.phase == 1 { st.next } else { warm }).unwrap_or(0);
+    let mut tick = Ticker::resumed("PGD x MASK phase 1 (margin)", warm, start1);
+    for i in start1..warm {
         let g = grad_of(&x, &|z| margin_sum(z, t_ad.clone()));
         signed_step(&mut x, &x0, &g, f1, &alive, hw, cfg.alpha, cfg.eps, variant == Variant::Plain);
         iters += 1;
         tick.tick(i + 1);
+        saver.maybe_save(|key, secs| state(key, secs, 1, i + 1, &x, iters));
     }
     let mut best: Vec<Best> = vec![None; b];
     if variant == Variant::Plain {
@@ -246,9 +272,15 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
     // Phase 2: bi-level.
     let mut inner = InnerMask::new(mcfg, mp.inner_lr, b, cfg.seed);
     let mut rngs: Vec<_> = batch.indices.iter().map(|&i| image_rng(cfg.seed, i as u64, 2)).collect();
+    let mut start2 = 0;
+    if let Some(st) = resume.as_ref().filter(|st| st.phase == 2) {
+        (start2, best, failure) = (st.next, load_best(&st.best), st.failure.clone());
+        inner.restore(st.inner.as_ref().expect("a phase-2 snapshot holds the inner mask"));
+        rngs.iter_mut().zip(&st.rngs).for_each(|(r, p)| set_word_pos(r, *p));
+    }
     let m0_ad = Tensor::<4>::from_data(TensorData::new(m0v.clone(), [b, 1, s, s]), &ad);
-    let mut tick = Ticker::new("PGD x MASK phase 2 (bi-level, refreshes included)", mp.outer_iters);
-    for i in 0..mp.outer_iters {
+    let mut tick = Ticker::resumed("PGD x MASK phase 2 (bi-level, refreshes included)", mp.outer_iters, start2);
+    for i in start2..mp.outer_iters {
         // 1. Refresh: full MASK on x and on its 8-bit quantisation; store successes.
         if i % mp.refresh_every == mp.refresh_every - 1 {
             let m_now = tensor_io::to_vec(mask::optimise(model, img(&x, &dev), t_plain.clone(), &refresh_cfg));
@@ -298,6 +330,10 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
         x = project(&x0, &x.iter().zip(&gh).map(|(v, d)| v - best_s * d).collect::<Vec<_>>(), cfg.eps);
         iters += 1;
         tick.tick(i + 1);
+        saver.maybe_save(|key, secs| State {
+            best: save_best(&best), failure: failure.clone(), inner: Some(inner.saved()), rngs: rngs.iter().map(word_pos).collect(),
+            ..state(key, secs, 2, i + 1, &x, iters)
+        });
     }
     crate::outcome::finish(model, interp, variant, batch, x, &targets, m0.neg().add_scalar(1.0), false, &best, &failure, iters, t0)
 }

@@ -10,6 +10,7 @@ use crate::mask_attack::{store_best, InnerMask};
 use crate::optim_attack::{checked_step, cw_f, edge_view_factor, flow_loss, init_params, tanh_image, warp, Kind, OptimConfig};
 use crate::pgd::scale_count;
 use crate::progress::Ticker;
+use crate::snapshot::{bits, fingerprint, load_best, save_best, unbits, Checkpoint, Saver, State};
 use crate::{AttackBatch, ImageOutcome, Variant};
 use advedge_interpreters::mask::{self, MaskConfig};
 use advedge_interpreters::Interpreter;
@@ -18,7 +19,7 @@ use advedge_models::{tensor_io, Classifier};
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,11 +59,16 @@ fn margin_floor_sum(logits: Tensor<2>, t: Tensor<1, Int>, floor: f64) -> Tensor<
     (other - zt).clamp_min(floor).sum()
 }
 
-/// Run C&W or StAdv × MASK (v2 interpreter) on `batch`.
-pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &OptimConfig, batch: &AttackBatch) -> Vec<ImageOutcome> {
+/// Run C&W or StAdv × MASK (v2 interpreter) on `batch`. With a checkpoint the loop state is
+/// saved as it goes and a matching saved state is continued (`snapshot`). Phases in snapshots:
+/// 1 warm-up, 2 the plain control, 3 the bi-level loop.
+pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &OptimConfig, batch: &AttackBatch, ck: Option<&Checkpoint>) -> Vec<ImageOutcome> {
     let Interpreter::Mask(mcfg) = interp else { panic!("mask_optim::run needs Interpreter::Mask") };
     let mo = cfg.mask.clone().unwrap_or_else(MaskOptim::paper);
-    let t0 = Instant::now();
+    let fc = fingerprint(&tensor_io::to_vec(model.fc_weight()));
+    let mut saver = Saver::new(ck, format!("optim-mask|{variant:?}|{cfg:?}|{mcfg:?}|{:?}|{:016x}|{fc:016x}", batch.indices, fingerprint(&batch.images)));
+    let resume = saver.load();
+    let t0 = Instant::now().checked_sub(Duration::from_secs_f64(saver.prior)).unwrap_or_else(Instant::now);
     let dev: Device = model.fc_weight().device();
     let ad = dev.clone().autodiff();
     let mad = model.clone().to_device(&ad).freeze();
@@ -72,10 +78,16 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
     let (t_ad, t_plain) = (tensor_io::labels(&targets, &ad), tensor_io::labels(&targets, &dev));
     let x0 = batch.images.clone();
     let x0_ad = tensor_io::images(x0.clone(), b, h, w, &ad);
-    let m0 = mask::optimise(model, tensor_io::images(x0.clone(), b, h, w, &dev), tensor_io::labels(&batch.labels, &dev), mcfg);
-    tracing::info!(target: "advedge::progress", "benign MASK map ({} iterations): {:.1} s", mcfg.iters, t0.elapsed().as_secs_f64());
-    let m0v = tensor_io::to_vec(m0.clone());
     let s = mcfg.mask_size;
+    let m0v = match &resume {
+        Some(st) => unbits(&st.m0),
+        None => {
+            let m0 = tensor_io::to_vec(mask::optimise(model, tensor_io::images(x0.clone(), b, h, w, &dev), tensor_io::labels(&batch.labels, &dev), mcfg));
+            tracing::info!(target: "advedge::progress", "benign MASK map ({} iterations): {:.1} s", mcfg.iters, t0.elapsed().as_secs_f64());
+            m0
+        }
+    };
+    let m0 = Tensor::<4>::from_data(TensorData::new(m0v.clone(), [b, 1, s, s]), &dev);
     let m0_ad = Tensor::<4>::from_data(TensorData::new(m0v.clone(), [b, 1, s, s]), &ad);
     let e_ad = edge_view_factor(variant, cfg.edge_threshold, batch, &ad);
     let (pshape, mut p) = init_params(cfg.kind, batch, cfg.seed);
@@ -88,10 +100,28 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
     let mut alive = vec![true; b];
     let mut failure: Vec<Option<String>> = vec![None; b];
     let mut iters = 0;
+    if let Some(st) = &resume {
+        (p, iters, alive, failure) = (unbits(&st.x), st.iters, st.alive.clone(), st.failure.clone());
+    }
+    // Where a run starts in `phase`, and the optimiser it continues with.
+    let start = |phase: u8, len: usize, adam: &mut Adam| match &resume {
+        Some(st) if st.phase == phase => {
+            adam.set_state(st.adam.as_ref().expect("an optimiser-phase snapshot holds Adam").into());
+            st.next
+        }
+        Some(st) if st.phase > phase => len,
+        _ => 0,
+    };
+    // The loop state at a save point (the bi-level parts filled in by the caller).
+    let state = |key, seconds, phase, next, p: &[f32], iters, adam: &Adam, alive: &[bool], failure: &[Option<String>]| State {
+        key, phase, next, iters, seconds, m0: bits(&m0v), x: bits(p), best: vec![], failure: failure.to_vec(), alive: alive.to_vec(),
+        adam: Some(adam.state().into()), inner: None, rngs: vec![],
+    };
     // Phase 1 on the edge view (the plain control: on the raw image).
     let mut adam = Adam::new(p.len(), cfg.lr, true);
-    let mut tick = Ticker::new("x MASK phase 1 (edge view)", cfg.warmup_iters);
-    for i in 0..cfg.warmup_iters {
+    let start1 = start(1, cfg.warmup_iters, &mut adam);
+    let mut tick = Ticker::resumed("x MASK phase 1 (edge view)", cfg.warmup_iters, start1);
+    for i in start1..cfg.warmup_iters {
         let pt = param(&p);
         let img = render(pt.clone());
         let view = if variant == Variant::Plain { img } else { x0_ad.clone() + e_ad.clone() * (img - x0_ad.clone()) };
@@ -103,6 +133,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
         checked_step(&mut p, &mut adam, loss, &pt, chunk, format!("warm-up step {i}"), &mut alive, &mut failure);
         iters += 1;
         tick.tick(i + 1);
+        saver.maybe_save(|key, secs| state(key, secs, 1, i + 1, &p, iters, &adam, &alive, &failure));
     }
     let current = |p: &[f32]| tensor_io::to_vec(render(Tensor::<4>::from_data(TensorData::new(p.to_vec(), pshape), &ad)).inner());
     // Phase 2's distance term: L2 to x (C&W) or the flow smoothness (StAdv).
@@ -117,14 +148,16 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
         // session 6 it ran phase 1 for all steps, whose C&W loss is almost only L2, with the
         // classification term at 1e-4: it never reached the target.)
         let mut adam = Adam::new(p.len(), mo.outer_lr, true);
-        let mut tick = Ticker::new("x MASK plain control (classification)", mo.outer_iters);
-        for i in 0..mo.outer_iters {
+        let start2 = start(2, mo.outer_iters, &mut adam);
+        let mut tick = Ticker::resumed("x MASK plain control (classification)", mo.outer_iters, start2);
+        for i in start2..mo.outer_iters {
             let pt = param(&p);
             let img = render(pt.clone());
             let loss = margin_floor_sum(mad.forward(img.clone()), t_ad.clone(), mo.margin_floor) + penalty(img, pt.clone());
             checked_step(&mut p, &mut adam, loss, &pt, chunk, format!("outer step {i}"), &mut alive, &mut failure);
             iters += 1;
             tick.tick(i + 1);
+            saver.maybe_save(|key, secs| state(key, secs, 2, i + 1, &p, iters, &adam, &alive, &failure));
         }
         let x = current(&p);
         let xq: Vec<f32> = x.iter().map(|v| (v * 255.0).floor() / 255.0).collect();
@@ -137,8 +170,13 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
     let refresh_cfg = MaskConfig { iters: mo.refresh_iters, ..mcfg.clone() };
     let mut inner = InnerMask::new(mcfg, mo.inner_lr, b, cfg.seed);
     let mut adam = Adam::new(p.len(), mo.outer_lr, true);
-    let mut tick = Ticker::new("x MASK phase 2 (bi-level, refreshes included)", mo.outer_iters);
-    for i in 0..mo.outer_iters {
+    let start3 = start(3, mo.outer_iters, &mut adam);
+    if let Some(st) = resume.as_ref().filter(|st| st.phase == 3) {
+        best = load_best(&st.best);
+        inner.restore(st.inner.as_ref().expect("a bi-level snapshot holds the inner mask"));
+    }
+    let mut tick = Ticker::resumed("x MASK phase 2 (bi-level, refreshes included)", mo.outer_iters, start3);
+    for i in start3..mo.outer_iters {
         if i % mo.refresh_every == mo.refresh_every - 1 {
             let x = current(&p);
             let xt = tensor_io::images(x.clone(), b, h, w, &dev);
@@ -159,6 +197,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
         checked_step(&mut p, &mut adam, loss, &pt, chunk, format!("outer step {i}"), &mut alive, &mut failure);
         iters += 1;
         tick.tick(i + 1);
+        saver.maybe_save(|key, secs| State { best: save_best(&best), inner: Some(inner.saved()), ..state(key, secs, 3, i + 1, &p, iters, &adam, &alive, &failure) });
     }
     let x = current(&p);
     crate::outcome::finish(model, interp, variant, batch, x, &targets, m0.neg().add_scalar(1.0), false, &best, &failure, iters, t0)

@@ -205,8 +205,14 @@ pub fn init_params(kind: Kind, batch: &AttackBatch, seed: u64) -> ([usize; 4], V
 
 /// Run C&W or StAdv against `interp` on `batch`.
 pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &OptimConfig, batch: &AttackBatch) -> Vec<ImageOutcome> {
+    run_with(model, interp, variant, cfg, batch, None)
+}
+
+/// [`run`] with a mid-batch checkpoint for the long bi-level MASK attacks (the other
+/// interpreters finish a batch in minutes and ignore it).
+pub fn run_with(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &OptimConfig, batch: &AttackBatch, ck: Option<&crate::snapshot::Checkpoint>) -> Vec<ImageOutcome> {
     if let Interpreter::Mask(_) = interp {
-        return crate::mask_optim::run(model, interp, variant, cfg, batch);
+        return crate::mask_optim::run(model, interp, variant, cfg, batch, ck);
     }
     let t0 = Instant::now();
     let dev: Device = model.fc_weight().device();

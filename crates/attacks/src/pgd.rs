@@ -237,8 +237,14 @@ impl Ctx {
 
 /// Run PGD against `interp` on `batch`. `model` lives on a plain (non-autodiff) device.
 pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &PgdConfig, batch: &AttackBatch) -> Vec<ImageOutcome> {
+    run_with(model, interp, variant, cfg, batch, None)
+}
+
+/// [`run`] with a mid-batch checkpoint for the long bi-level MASK attack (the other
+/// interpreters finish a batch in minutes and ignore it).
+pub fn run_with(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &PgdConfig, batch: &AttackBatch, ck: Option<&crate::snapshot::Checkpoint>) -> Vec<ImageOutcome> {
     if let Interpreter::Mask(_) = interp {
-        return crate::mask_attack::run(model, interp, variant, cfg, batch);
+        return crate::mask_attack::run(model, interp, variant, cfg, batch, ck);
     }
     let t0 = Instant::now();
     let dev = model.fc_weight().device();

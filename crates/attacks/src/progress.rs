@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 pub struct Ticker {
     phase: &'static str,
     total: usize,
+    /// Iterations already done when the ticker started (a run resumed from a snapshot).
+    first: usize,
     start: Instant,
     last: Instant,
     every: Duration,
@@ -30,8 +32,13 @@ fn interval() -> Duration {
 impl Ticker {
     /// A phase of `total` iterations starting now.
     pub fn new(phase: &'static str, total: usize) -> Self {
+        Self::resumed(phase, total, 0)
+    }
+
+    /// A phase of `total` iterations of which `first` were done before now.
+    pub fn resumed(phase: &'static str, total: usize, first: usize) -> Self {
         let now = Instant::now();
-        Ticker { phase, total, start: now, last: now, every: interval() }
+        Ticker { phase, total, first, start: now, last: now, every: interval() }
     }
 
     /// Call after iteration `done` (1-based count of finished iterations).
@@ -40,7 +47,7 @@ impl Ticker {
             return;
         }
         self.last = Instant::now();
-        let (per, left) = rate(self.start.elapsed().as_secs_f64(), done, self.total);
+        let (per, left) = rate(self.start.elapsed().as_secs_f64(), done.saturating_sub(self.first), self.total.saturating_sub(self.first));
         tracing::info!(target: "advedge::progress", "{}: {done}/{} iterations, {per:.2} s/it, ~{left:.0} s left in this phase", self.phase, self.total);
     }
 }

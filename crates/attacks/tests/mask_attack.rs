@@ -1,13 +1,15 @@
 //! PGD × MASK (bi-level, spec 5.4) on the committed ResNet-20 and two real CIFAR images, at a
 //! heavily shortened schedule: the variants run, stay in the ε-ball, succeed, and return 8-bit
 //! images with their quantised MASK maps. (A random tiny network is not attackable in so few
-//! steps, so the trained weights are used.)
+//! steps, so the trained weights are used.) A killed run resumes from its mid-batch snapshot.
 use advedge_attacks::pgd::{run, PgdConfig};
+use advedge_attacks::snapshot::Checkpoint;
 use advedge_attacks::{AttackBatch, Variant};
 use advedge_interpreters::mask::MaskConfig;
 use advedge_interpreters::Interpreter;
 use advedge_models::{tensor_io, ModelCard};
 use burn::tensor::Device;
+use std::time::Duration;
 
 /// The committed ResNet-20 and two real CIFAR-10 test images.
 fn resnet20_and_two_images() -> (advedge_models::Classifier, AttackBatch) {
@@ -101,4 +103,57 @@ fn cw_mask_plain_control_reaches_the_target() {
         assert!(o.success, "image {}: plain C&W did not reach target {} ({:?})", o.image_index, o.target, o.failure);
         assert!(o.adversarial.iter().all(|p| ((p * 255.0) - (p * 255.0).round()).abs() < 1e-3), "not 8-bit");
     }
+}
+
+/// Run `attack` once uninterrupted, then, for each kill point, kill a checkpointed run right
+/// after its `kill`-th save (a panic from the save hook, as a crash would leave it) and rerun it:
+/// the rerun must start from the snapshot (it saves only the iterations that were left) and
+/// return the same bits as the uninterrupted run.
+fn check_resume(name: &str, total: usize, kills: &[usize], attack: &dyn Fn(Option<&Checkpoint>) -> Vec<advedge_attacks::ImageOutcome>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let dir = std::env::temp_dir().join(format!("advedge-resume-{name}-{}", std::process::id()));
+    let whole = attack(None);
+    for &kill in kills {
+        let path = dir.join(format!("kill{kill}.snapshot.json"));
+        let ck = Checkpoint::new(&path, Duration::ZERO, "test cell").after_save(move |n| assert!(n != kill, "simulated kill after save {n}"));
+        assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| attack(Some(&ck)))).is_err(), "{name}: the run was not killed");
+        let saves = Arc::new(AtomicUsize::new(0));
+        let counter = saves.clone();
+        let ck = Checkpoint::new(&path, Duration::ZERO, "test cell").after_save(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        let resumed = attack(Some(&ck));
+        assert_eq!(saves.load(Ordering::SeqCst), total - kill, "{name}, killed after {kill}: the rerun did not start from the snapshot");
+        for (a, b) in whole.iter().zip(&resumed) {
+            let same = |x: &[f32], y: &[f32]| x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits());
+            assert!(same(&a.adversarial, &b.adversarial), "{name}, killed after {kill}: image {} differs", a.image_index);
+            assert!(same(&a.adversarial_map, &b.adversarial_map) && same(&a.benign_map, &b.benign_map), "{name}, killed after {kill}: maps differ");
+            assert_eq!((a.success, a.target_prob.to_bits(), a.iterations), (b.success, b.target_prob.to_bits(), b.iterations), "{name}, killed after {kill}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn killed_mask_attacks_resume_from_their_snapshots_bit_for_bit() {
+    use advedge_attacks::optim_attack::{run_with as run_optim, Kind, OptimConfig};
+    use advedge_attacks::pgd::run_with;
+    let (m, batch) = resnet20_and_two_images();
+    // PGD x MASK AdvEdge+: 4 warm-up steps, then 6 outer iterations with a refresh every 3 and
+    // the label-smoothing stream; kills in phase 1 (after 2 saves) and in phase 2 (after 7).
+    let interp = Interpreter::Mask(MaskConfig { iters: 10, ..MaskConfig::v1_cifar() });
+    let mut cfg = PgdConfig::paper(&interp, Variant::AdvEdgePlus);
+    cfg.warmup_iters = 4;
+    let mp = cfg.mask.as_mut().unwrap();
+    (mp.outer_iters, mp.refresh_every, mp.refresh_iters) = (6, 3, 10);
+    check_resume("pgd", 10, &[2, 7], &|ck| run_with(&m, &interp, Variant::AdvEdgePlus, &cfg, &batch, ck));
+    // C&W x MASK AdvEdge (v2 jitter stream, AMSGrad state) and its plain control.
+    let interp = Interpreter::Mask(MaskConfig { iters: 10, ..MaskConfig::v2_cifar() });
+    let mut cfg = OptimConfig::paper(Kind::Cw, &interp);
+    cfg.warmup_iters = 4;
+    let mo = cfg.mask.as_mut().unwrap();
+    (mo.outer_iters, mo.refresh_every, mo.refresh_iters) = (5, 2, 10);
+    check_resume("cw", 9, &[3, 6], &|ck| run_optim(&m, &interp, Variant::AdvEdge, &cfg, &batch, ck));
+    check_resume("cw-plain", 9, &[6], &|ck| run_optim(&m, &interp, Variant::Plain, &cfg, &batch, ck));
 }

@@ -15,7 +15,24 @@ pub struct Adam {
     t: i32,
 }
 
+/// Adam's moment buffers and step counter, for mid-run snapshots (`advedge_attacks::snapshot`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdamState {
+    pub m: Vec<f32>,
+    pub v: Vec<f32>,
+    pub vmax: Vec<f32>,
+    pub t: i32,
+}
+
 impl Adam {
+    pub fn state(&self) -> AdamState {
+        AdamState { m: self.m.clone(), v: self.v.clone(), vmax: self.vmax.clone(), t: self.t }
+    }
+    /// Continue from a saved state (buffers of this optimiser's length).
+    pub fn set_state(&mut self, s: AdamState) {
+        assert_eq!(s.m.len(), self.m.len(), "Adam state of another length");
+        (self.m, self.v, self.vmax, self.t) = (s.m, s.v, s.vmax, s.t);
+    }
     pub fn new(len: usize, lr: f32, amsgrad: bool) -> Self {
         Self { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, amsgrad, m: vec![0.0; len], v: vec![0.0; len], vmax: vec![0.0; len], t: 0 }
     }

@@ -4,8 +4,12 @@
 //! random draw of an image comes from (seed, image index) (`advedge_attacks::rng`), so a batch's
 //! outcomes do not depend on the batches before it. The file is written atomically after each
 //! batch, ignored when its key is not the cell's, and removed once the cell's CSV is written.
+//! Inside a batch, the bi-level MASK attacks save their loop state to
+//! `<stem>.b<first image>.snapshot.json` (`advedge_attacks::snapshot`), removed once the batch's
+//! outcomes are recorded, so a killed MASK batch continues where its last snapshot left it.
 use super::cell::Cell;
 use super::run::write_atomic;
+use advedge_attacks::snapshot::Checkpoint;
 use advedge_attacks::ImageOutcome;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -21,6 +25,12 @@ pub struct Partial {
 
 pub fn path(dir: &Path, c: &Cell) -> PathBuf {
     dir.join(format!("{}.partial.json", c.stem()))
+}
+
+/// The mid-batch checkpoint of the batch starting at clean image `first`: saved at most once
+/// per `ADVEDGE_SNAPSHOT_SECS`, keyed by the cell key (the attack adds its own settings).
+pub fn checkpoint(dir: &Path, c: &Cell, first: usize) -> Checkpoint {
+    Checkpoint::new(dir.join(format!("{}.b{first}.snapshot.json", c.stem())), Checkpoint::interval_from_env(), c.key())
 }
 
 impl Partial {

@@ -1,7 +1,7 @@
 //! Running a grid: status of each cell, resumable execution, atomic per-cell outputs, manifests.
 use super::cell::{Cell, FrameworkConfig};
 use super::grid::{self, GridFile, Profile};
-use super::partial::Partial;
+use super::partial::{self, Partial};
 use crate::attack_cmd::{correct_images, summarize};
 use crate::data_source::DataSource;
 use crate::repo;
@@ -237,14 +237,19 @@ fn run_cell(c: &Cell, dir: &Path, subset: bool, fresh: bool) -> anyhow::Result<S
     for start in (0..clean.len()).step_by(c.batch) {
         let sub = clean.slice(start, (start + c.batch).min(clean.len()));
         let _batch = tracing::info_span!("batch", first = start).entered();
+        let ck = partial::checkpoint(dir, c, start);
+        if fresh {
+            let _ = std::fs::remove_file(&ck.path);
+        }
         if !done.has_all(&sub.indices) {
             done.outcomes.extend(match &c.config {
-                FrameworkConfig::Pgd(cfg) => pgd::run(&model, &c.interpreter, c.variant, cfg, &sub),
-                FrameworkConfig::Optim(cfg) => optim_attack::run(&model, &c.interpreter, c.variant, cfg, &sub),
+                FrameworkConfig::Pgd(cfg) => pgd::run_with(&model, &c.interpreter, c.variant, cfg, &sub, Some(&ck)),
+                FrameworkConfig::Optim(cfg) => optim_attack::run_with(&model, &c.interpreter, c.variant, cfg, &sub, Some(&ck)),
             });
             done.seconds = prior_seconds + t0.elapsed().as_secs_f64();
             if start + c.batch < clean.len() {
                 done.save(dir, c)?;
+                let _ = std::fs::remove_file(&ck.path);
             }
         }
         bar.inc(1);
@@ -273,6 +278,8 @@ fn run_cell(c: &Cell, dir: &Path, subset: bool, fresh: bool) -> anyhow::Result<S
     write_atomic(&dir.join(format!("{stem}.csv")), outcomes_csv(&out, &clean).as_bytes())?;
     let _ = std::fs::remove_file(dir.join(format!("{stem}.failed")));
     Partial::remove(dir, c);
+    // The last batch's snapshot (the earlier ones went when their outcomes were saved).
+    let _ = std::fs::remove_file(partial::checkpoint(dir, c, clean.len().saturating_sub(1) / c.batch * c.batch).path);
     Ok(summarize(&out, &clean))
 }
 
