@@ -43,7 +43,10 @@ pub fn per_sample_int(interp: &Interpreter, model: &Classifier, x: Tensor<4>, ta
 /// Does this interpreter's attack return a selected best point (Grad) rather than the final
 /// iterate (CAM)?
 pub fn selects_best(interp: &Interpreter) -> bool {
-    matches!(interp, Interpreter::Grad { .. } | Interpreter::Mask(_))
+    match interp {
+        Interpreter::Grad { .. } | Interpreter::Mask(_) => true,
+        Interpreter::Cam | Interpreter::Rts(_) => false,
+    }
 }
 
 /// Best point per image: (image, real map, p_t, distance).

@@ -7,17 +7,23 @@
 //! per-image stream seeded by (seed, image index), so results do not depend on batch size.
 
 pub mod edges;
+pub mod error;
+pub mod framework;
+pub mod inner_mask;
 pub mod interp_loss;
 pub mod losses;
-pub mod mask_attack;
-pub mod mask_optim;
 pub mod optim_attack;
+pub mod optim_mask;
 pub mod outcome;
 pub mod pgd;
+pub mod pgd_mask;
 pub mod progress;
 pub mod rng;
 pub mod snapshot;
 pub mod variant;
 
+pub use error::AttackError;
+pub use framework::{run, AttackConfig, CheckedAttack, Framework};
+pub use losses::EncoderTerm;
 pub use outcome::{AttackBatch, ImageOutcome};
 pub use variant::{EdgeScope, RtsReference, Variant};

@@ -3,7 +3,7 @@
 //! Both: Adam (lr 0.01, AMSGrad), phase 1 on the edge view x̂ = x + E ⊙ (x̃ - x), phase 2 on the
 //! unweighted x̃ with a new Adam (and a new one per stage for Grad), Grad keeps the best point
 //! with p_t > 0.75 every 10 steps, CAM and RTS return the final iterate; MASK runs the
-//! bi-level loop of `mask_optim`.
+//! bi-level loop of `optim_mask`.
 use advedge_models::adam::Adam;
 use crate::edges::{edge_weights, EdgeMode};
 use crate::interp_loss::{per_sample_int, selects_best, update_best, Best};
@@ -46,7 +46,7 @@ pub struct OptimConfig {
     pub encoder: Option<EncoderTerm>,
     /// MASK only: the bi-level phase 2 (spec 6, 7), which replaces `schedule`.
     #[serde(default)]
-    pub mask: Option<crate::mask_optim::MaskOptim>,
+    pub mask: Option<MaskOptim>,
     /// C&W-CAM counts the batch L2 once per sample of the authors' batch of 10 (spec 6 ⚠): L2 is
     /// multiplied by [`AUTHORS_BATCH`], a constant, so results do not depend on our batch size.
     /// (Before session 5 it was multiplied by the actual batch size.)
@@ -71,15 +71,19 @@ pub const AUTHORS_BATCH: f64 = 10.0;
 
 impl OptimConfig {
     pub fn paper(kind: Kind, interp: &Interpreter) -> Self {
-        let grad = matches!(interp, Interpreter::Grad { .. });
-        let rts = matches!(interp, Interpreter::Rts(_));
-        let is_mask = matches!(interp, Interpreter::Mask(_));
+        // Exhaustive, so that a new interpreter has to choose its settings here.
+        let (grad, rts, is_mask) = match interp {
+            Interpreter::Grad { .. } => (true, false, false),
+            Interpreter::Cam => (false, false, false),
+            Interpreter::Rts(_) => (false, true, false),
+            Interpreter::Mask(_) => (false, false, true),
+        };
         let stages = Schedule::Stages { stages: vec![(0.003, 301), (0.01, 201), (0.05, 101), (0.2, 101)] };
         OptimConfig {
             kind,
             lr: 0.01,
             warmup_iters: match (kind, grad) { _ if is_mask => 400, (_, true) => 450, (Kind::Cw, false) => 300, (Kind::Stadv, false) => 200 },
-            mask: is_mask.then(crate::mask_optim::MaskOptim::paper),
+            mask: is_mask.then(MaskOptim::paper),
             // C&W: CAM 1500, RTS 1000; StAdv: 600 (RTS from [A2], spec 7).
             schedule: if grad { stages } else { Schedule::Ramp { c0: 5.0, iters: match (kind, rts) { (Kind::Cw, false) => 1500, (Kind::Cw, true) => 1000, _ => 600 } } },
             // C&W-RTS: 2·smoothed CE + 0.5·Σ(-z_enc,t); StAdv-RTS ([A2]): CE + 0.1·CE_enc.
@@ -108,6 +112,36 @@ impl OptimConfig {
         self.schedule = self.schedule.scaled(f);
         self.select_every = scale_count(self.select_every, f);
         self.mask = self.mask.map(|m| m.scaled(f));
+        self
+    }
+}
+
+/// Settings of the bi-level MASK loop in the optimiser frameworks (spec 6, 7; `optim_mask`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaskOptim {
+    pub outer_iters: usize,
+    pub refresh_every: usize,
+    /// MASK v2 iterations of each refresh.
+    pub refresh_iters: usize,
+    pub inner_plain: usize,
+    pub inner_graph: usize,
+    pub inner_lr: f32,
+    pub outer_lr: f32,
+    pub int_weight: f64,
+    pub margin_floor: f64,
+    /// StAdv: weight of Σ L_flow in the outer loss.
+    pub flow_weight: f64,
+}
+
+impl MaskOptim {
+    pub fn paper() -> Self {
+        MaskOptim { outer_iters: 1000, refresh_every: 50, refresh_iters: 300, inner_plain: 4, inner_graph: 4, inner_lr: 0.01, outer_lr: 0.005, int_weight: 500.0, margin_floor: -5.0, flow_weight: 0.004 }
+    }
+    pub fn scaled(mut self, f: f64) -> Self {
+        self.outer_iters = scale_count(self.outer_iters, f);
+        self.refresh_every = scale_count(self.refresh_every, f);
+        self.refresh_iters = scale_count(self.refresh_iters, f);
         self
     }
 }
@@ -203,17 +237,10 @@ pub fn init_params(kind: Kind, batch: &AttackBatch, seed: u64) -> ([usize; 4], V
     }
 }
 
-/// Run C&W or StAdv against `interp` on `batch`.
+/// Run C&W or StAdv against `interp` on `batch`, any interpreter but MASK (whose bi-level loop
+/// is `optim_mask`; [`crate::run`] picks).
 pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &OptimConfig, batch: &AttackBatch) -> Vec<ImageOutcome> {
-    run_with(model, interp, variant, cfg, batch, None)
-}
-
-/// [`run`] with a mid-batch checkpoint for the long bi-level MASK attacks (the other
-/// interpreters finish a batch in minutes and ignore it).
-pub fn run_with(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &OptimConfig, batch: &AttackBatch, ck: Option<&crate::snapshot::Checkpoint>) -> Vec<ImageOutcome> {
-    if let Interpreter::Mask(_) = interp {
-        return crate::mask_optim::run(model, interp, variant, cfg, batch, ck);
-    }
+    assert!(!matches!(interp, Interpreter::Mask(_)), "C&W / StAdv x MASK is optim_mask::run (advedge_attacks::run dispatches)");
     let t0 = Instant::now();
     let dev: Device = model.fc_weight().device();
     let ad = dev.clone().autodiff();

@@ -2,7 +2,7 @@
 //! Phase 1 (warm-up) is classification only and is where AdvEdge/AdvEdge+ weight the step by
 //! the edge factor; phase 2 adds the interpretation loss under a schedule of weights c.
 //! Interpreters: CAM and RTS (final iterate), Grad (explicit second-order graph, best point
-//! with p_t > 0.8 selected every few steps); MASK runs the bi-level loop of `mask_attack`.
+//! with p_t > 0.8 selected every few steps); MASK runs the bi-level loop of `pgd_mask`.
 //!
 //! Deviation: the Grad attack differentiates the saliency w.r.t. the [0,1] input x, not w.r.t.
 //! N(x) as the authors' code does (spec 2.1 ⚠): a per-channel 1/std factor before the channel max.
@@ -82,7 +82,7 @@ pub struct PgdConfig {
     pub encoder: Option<EncoderTerm>,
     /// MASK only: the bi-level phase 2 (spec 5.4), which replaces `schedule`.
     #[serde(default)]
-    pub mask: Option<crate::mask_attack::MaskPgd>,
+    pub mask: Option<MaskPgd>,
     /// Grad only: best-point selection period and probability threshold.
     pub select_every: usize,
     pub select_min_prob: f32,
@@ -131,7 +131,7 @@ impl PgdConfig {
                 warmup_loss: WarmupLoss::Margin,
                 clip_warmup: false,
                 schedule: Schedule::Stages { stages: vec![] },
-                mask: Some(crate::mask_attack::MaskPgd::paper(variant)),
+                mask: Some(MaskPgd::paper(variant)),
                 ..base
             },
             // Spec 5.3: raw-logit warm-up with ½·α·W steps (AdvEdge) or W > 0.05 (AdvEdge+), then
@@ -174,6 +174,54 @@ impl PgdConfig {
         self.schedule = self.schedule.scaled(f);
         self.select_every = scale_count(self.select_every, f);
         self.mask = self.mask.map(|m| m.scaled(f));
+        self
+    }
+}
+
+/// Settings of the bi-level phase (spec 5.4; [AE] PGD notebook values in `paper`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaskPgd {
+    pub outer_iters: usize,
+    pub refresh_every: usize,
+    /// MASK v1 iterations of each refresh run.
+    pub refresh_iters: usize,
+    pub inner_plain: usize,
+    pub inner_graph: usize,
+    pub inner_lr: f32,
+    /// β_s of the normalised classification step.
+    pub cls_step: f32,
+    pub search_hi: f32,
+    /// Upper end of the step search in the last 10% of the outer iterations.
+    pub search_hi_late: f32,
+    pub search_steps: usize,
+    /// A step is accepted when Σ_b margin < this.
+    pub search_threshold: f32,
+    /// AdvEdge+ takes the classification step on the label-smoothed CE instead of the margin.
+    pub smoothed_cls: bool,
+}
+
+impl MaskPgd {
+    pub fn paper(variant: Variant) -> Self {
+        MaskPgd {
+            outer_iters: 1000,
+            refresh_every: 50,
+            refresh_iters: 500,
+            inner_plain: 5,
+            inner_graph: 5,
+            inner_lr: 0.001,
+            cls_step: 0.05,
+            search_hi: 0.08,
+            search_hi_late: 0.04,
+            search_steps: 15,
+            search_threshold: -1.0,
+            smoothed_cls: variant == Variant::AdvEdgePlus,
+        }
+    }
+    pub fn scaled(mut self, f: f64) -> Self {
+        self.outer_iters = scale_count(self.outer_iters, f);
+        self.refresh_every = scale_count(self.refresh_every, f);
+        self.refresh_iters = scale_count(self.refresh_iters, f);
         self
     }
 }
@@ -235,17 +283,10 @@ impl Ctx {
     }
 }
 
-/// Run PGD against `interp` on `batch`. `model` lives on a plain (non-autodiff) device.
+/// Run PGD against `interp` on `batch`, any interpreter but MASK (whose bi-level loop is
+/// `pgd_mask`; [`crate::run`] picks). `model` lives on a plain (non-autodiff) device.
 pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &PgdConfig, batch: &AttackBatch) -> Vec<ImageOutcome> {
-    run_with(model, interp, variant, cfg, batch, None)
-}
-
-/// [`run`] with a mid-batch checkpoint for the long bi-level MASK attack (the other
-/// interpreters finish a batch in minutes and ignore it).
-pub fn run_with(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &PgdConfig, batch: &AttackBatch, ck: Option<&crate::snapshot::Checkpoint>) -> Vec<ImageOutcome> {
-    if let Interpreter::Mask(_) = interp {
-        return crate::mask_attack::run(model, interp, variant, cfg, batch, ck);
-    }
+    assert!(!matches!(interp, Interpreter::Mask(_)), "PGD x MASK is pgd_mask::run (advedge_attacks::run dispatches)");
     let t0 = Instant::now();
     let dev = model.fc_weight().device();
     let ad = dev.clone().autodiff();

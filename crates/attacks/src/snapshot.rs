@@ -97,7 +97,7 @@ impl From<&SavedAdam> for AdamState {
     }
 }
 
-/// The attacker's inner mask estimate (`mask_attack::InnerMask`): m, μ, ν, k and the jitter
+/// The attacker's inner mask estimate (`inner_mask::InnerMask`): m, μ, ν, k and the jitter
 /// stream's position.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct SavedInner {

@@ -40,6 +40,26 @@ impl Variant {
     }
 }
 
+impl std::fmt::Display for Variant {
+    /// The lower-case id of grids, cell ids and the command line (`advedge+`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name().to_lowercase())
+    }
+}
+
+impl std::str::FromStr for Variant {
+    type Err = crate::AttackError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "plain" => Variant::Plain,
+            "adv2" => Variant::Adv2,
+            "advedge" => Variant::AdvEdge,
+            "advedge+" | "advedgeplus" => Variant::AdvEdgePlus,
+            _ => return Err(crate::AttackError::UnknownName { what: "variant", name: s.to_string(), known: "plain, adv2, advedge, advedge+" }),
+        })
+    }
+}
+
 /// Which benign map the RTS attacks aim the adversarial map at. The authors' PGD and C&W code aims
 /// at the map for the target class, M(x; t) (spec 1.1, ⚠); [A2]'s StAdv-RTS (the source of ours)
 /// and the metrics (spec 9) use the map for the true class, M(x; y). Other interpreters always aim

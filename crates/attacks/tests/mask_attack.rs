@@ -2,14 +2,27 @@
 //! heavily shortened schedule: the variants run, stay in the ε-ball, succeed, and return 8-bit
 //! images with their quantised MASK maps. (A random tiny network is not attackable in so few
 //! steps, so the trained weights are used.) A killed run resumes from its mid-batch snapshot.
-use advedge_attacks::pgd::{run, PgdConfig};
+use advedge_attacks::optim_attack::OptimConfig;
+use advedge_attacks::pgd::PgdConfig;
 use advedge_attacks::snapshot::Checkpoint;
-use advedge_attacks::{AttackBatch, Variant};
+use advedge_attacks::{AttackBatch, AttackConfig, ImageOutcome, Variant};
 use advedge_interpreters::mask::MaskConfig;
 use advedge_interpreters::Interpreter;
 use advedge_models::{tensor_io, ModelCard};
 use burn::tensor::Device;
 use std::time::Duration;
+
+/// PGD through the one attack entry (which picks the bi-level MASK loop).
+fn run(m: &advedge_models::Classifier, interp: &Interpreter, v: Variant, cfg: &PgdConfig, batch: &AttackBatch) -> Vec<ImageOutcome> {
+    run_with(m, interp, v, cfg, batch, None)
+}
+fn run_with(m: &advedge_models::Classifier, interp: &Interpreter, v: Variant, cfg: &PgdConfig, batch: &AttackBatch, ck: Option<&Checkpoint>) -> Vec<ImageOutcome> {
+    advedge_attacks::run(m, interp, v, &AttackConfig::Pgd(cfg.clone()).check().unwrap(), batch, ck)
+}
+/// C&W or StAdv through the one attack entry.
+fn run_optim(m: &advedge_models::Classifier, interp: &Interpreter, v: Variant, cfg: &OptimConfig, batch: &AttackBatch, ck: Option<&Checkpoint>) -> Vec<ImageOutcome> {
+    advedge_attacks::run(m, interp, v, &AttackConfig::Optim(cfg.clone()).check().unwrap(), batch, ck)
+}
 
 /// The committed ResNet-20 and two real CIFAR-10 test images.
 fn resnet20_and_two_images() -> (advedge_models::Classifier, AttackBatch) {
@@ -61,7 +74,7 @@ fn pgd_mask_runs_and_returns_quantised_successes() {
 
 #[test]
 fn cw_and_stadv_mask_run_and_store_quantised_successes() {
-    use advedge_attacks::optim_attack::{run as run_optim, Kind, OptimConfig};
+    use advedge_attacks::optim_attack::Kind;
     let (m, batch) = resnet20_and_two_images();
     let interp = Interpreter::Mask(MaskConfig { iters: 20, ..MaskConfig::v2_cifar() });
     let mut successes = 0;
@@ -71,7 +84,7 @@ fn cw_and_stadv_mask_run_and_store_quantised_successes() {
             let mut cfg = OptimConfig::paper(kind, &interp).scaled(0.25);
             let mo = cfg.mask.as_mut().unwrap();
             (mo.outer_iters, mo.refresh_every, mo.refresh_iters) = (6, 3, 20);
-            let out = run_optim(&m, &interp, v, &cfg, &batch);
+            let out = run_optim(&m, &interp, v, &cfg, &batch, None);
             for o in &out {
                 assert!(o.failure.is_none(), "{kind:?} {v:?}: {:?}", o.failure);
                 assert_eq!(o.map_hw, [8, 8]);
@@ -94,11 +107,11 @@ fn cw_and_stadv_mask_run_and_store_quantised_successes() {
 fn cw_mask_plain_control_reaches_the_target() {
     // The plain control of C&W x MASK is phase 2 without the map term. Until session 6 it ran
     // phase 1 (L2 + 1e-4 x f) for every step and so stayed at x: 0 of 10 in the cifar profile.
-    use advedge_attacks::optim_attack::{run as run_optim, Kind, OptimConfig};
+    use advedge_attacks::optim_attack::Kind;
     let (m, batch) = resnet20_and_two_images();
     let interp = Interpreter::Mask(MaskConfig { iters: 20, ..MaskConfig::v2_cifar() });
     let cfg = OptimConfig::paper(Kind::Cw, &interp).scaled(0.1); // 40 warm-up + 100 outer steps
-    let out = run_optim(&m, &interp, Variant::Plain, &cfg, &batch);
+    let out = run_optim(&m, &interp, Variant::Plain, &cfg, &batch, None);
     for o in &out {
         assert!(o.success, "image {}: plain C&W did not reach target {} ({:?})", o.image_index, o.target, o.failure);
         assert!(o.adversarial.iter().all(|p| ((p * 255.0) - (p * 255.0).round()).abs() < 1e-3), "not 8-bit");
@@ -137,8 +150,7 @@ fn check_resume(name: &str, total: usize, kills: &[usize], attack: &dyn Fn(Optio
 
 #[test]
 fn killed_mask_attacks_resume_from_their_snapshots_bit_for_bit() {
-    use advedge_attacks::optim_attack::{run_with as run_optim, Kind, OptimConfig};
-    use advedge_attacks::pgd::run_with;
+    use advedge_attacks::optim_attack::Kind;
     let (m, batch) = resnet20_and_two_images();
     // PGD x MASK AdvEdge+: 4 warm-up steps, then 6 outer iterations with a refresh every 3 and
     // the label-smoothing stream; kills in phase 1 (after 2 saves) and in phase 2 (after 7).

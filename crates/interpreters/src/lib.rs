@@ -5,6 +5,7 @@
 
 pub mod backprop;
 pub mod cam;
+pub mod error;
 pub mod grad;
 pub mod layers;
 pub mod mask;
@@ -15,7 +16,46 @@ use advedge_models::Classifier;
 use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
+pub use error::InterpreterError;
 pub use layers::ReluDeriv;
+
+/// The interpreters by name, without their settings: grid axes, command-line flags and
+/// per-interpreter keys (`interpreter_scale`). Serialised lower-case (`grad`, `cam`, `rts`, `mask`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InterpreterKind {
+    Grad,
+    Cam,
+    Rts,
+    Mask,
+}
+
+impl InterpreterKind {
+    pub const ALL: [InterpreterKind; 4] = [InterpreterKind::Grad, InterpreterKind::Cam, InterpreterKind::Rts, InterpreterKind::Mask];
+    /// The lower-case name used in grids, cell ids and on the command line.
+    pub fn id(&self) -> &'static str {
+        match self {
+            InterpreterKind::Grad => "grad",
+            InterpreterKind::Cam => "cam",
+            InterpreterKind::Rts => "rts",
+            InterpreterKind::Mask => "mask",
+        }
+    }
+}
+
+impl std::fmt::Display for InterpreterKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl std::str::FromStr for InterpreterKind {
+    type Err = InterpreterError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let l = s.trim().to_ascii_lowercase();
+        InterpreterKind::ALL.into_iter().find(|k| k.id() == l).ok_or_else(|| InterpreterError::UnknownName(s.to_string()))
+    }
+}
 
 /// The interpreters of the paper, with their settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -32,6 +72,14 @@ pub enum Interpreter {
 }
 
 impl Interpreter {
+    pub fn kind(&self) -> InterpreterKind {
+        match self {
+            Interpreter::Grad { .. } => InterpreterKind::Grad,
+            Interpreter::Cam => InterpreterKind::Cam,
+            Interpreter::Mask(_) => InterpreterKind::Mask,
+            Interpreter::Rts(_) => InterpreterKind::Rts,
+        }
+    }
     pub fn name(&self) -> &'static str {
         match self {
             Interpreter::Grad { .. } => "Grad",

@@ -11,7 +11,9 @@
 use advedge_models::{Classifier, Features};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::path::PathBuf;
+use crate::error::InterpreterError;
+use burn::store::{ModuleSnapshot, SafetensorsStore};
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -152,6 +154,23 @@ pub struct RtsSpec {
     pub path: PathBuf,
 }
 
+/// Channel counts the decoder sees for `ups` up-blocks: the last feature map, then the
+/// pass-through scales from coarse to fine (CIFAR: 2 up-blocks; ResNet-50: 3, spec 2.3). Channel
+/// counts do not depend on the input size, so a 32x32 probe serves every architecture.
+pub fn encoder_channels(model: &Classifier, device: &Device, ups: usize) -> Vec<usize> {
+    let f = model.features(Tensor::zeros([1, 3, 32, 32], device));
+    let n = f.scales.len();
+    std::iter::once(f.last.dims()[1]).chain((0..ups).map(|k| f.scales[n - 2 - k].dims()[1])).collect()
+}
+
+/// Load trained weights into `net`: an unreadable, truncated or mismatched file is an error
+/// naming the file and what is wrong.
+pub fn load_net(net: &mut RtsNet, path: &Path) -> Result<(), InterpreterError> {
+    let bad = |reason: String| InterpreterError::RtsWeights { path: path.to_path_buf(), reason };
+    let r = net.load_from(&mut SafetensorsStore::from_file(path)).map_err(|e| bad(e.to_string()))?;
+    if r.missing.is_empty() && r.errors.is_empty() { Ok(()) } else { Err(bad(format!("missing {:?}, errors {:?}", r.missing, r.errors))) }
+}
+
 /// The network of `spec` for `model`, on `model`'s device, in inference mode. Loaded from disk
 /// once per (path, device) and cloned afterwards. Panics with the path if the file is unusable
 /// (the runner checks it exists when it builds the spec).
@@ -163,9 +182,9 @@ pub fn load_cached(spec: &RtsSpec, model: &Classifier) -> RtsNet {
     if let Some(n) = cache.lock().expect("rts cache").get(&key) {
         return n.clone();
     }
-    let channels = crate::rts_train::encoder_channels(model, &device, spec.widths.len());
+    let channels = encoder_channels(model, &device, spec.widths.len());
     let mut net = RtsNet::new(model.fc_weight().dims()[1], &channels, &spec.widths, &device);
-    crate::rts_train::load_net(&mut net, &spec.path).unwrap_or_else(|e| panic!("RTS weights {}: {e}", spec.path.display()));
+    load_net(&mut net, &spec.path).unwrap_or_else(|e| panic!("RTS weights {}: {e}", spec.path.display()));
     let net = net.valid();
     cache.lock().expect("rts cache").insert(key, net.clone());
     net

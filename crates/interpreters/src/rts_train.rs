@@ -7,7 +7,7 @@
 //! selector to say "absent"; for them P and D are switched off (the mask should vanish).
 //! Seeded and resumable: (phase, step) and the weights/optimiser are checkpointed.
 use crate::mask::{blur, upsample};
-use crate::rts::RtsNet;
+use crate::rts::{encoder_channels, RtsNet};
 use advedge_data::ImageSource;
 use advedge_models::{tensor_io, Classifier, Features};
 use burn::module::Module;
@@ -76,16 +76,6 @@ impl RtsTrainConfig {
     }
 }
 
-/// Encoder channel counts (s5 first, then the pass-throughs) of a classifier.
-/// Channel counts the decoder sees for `ups` up-blocks: the last feature map, then the
-/// pass-through scales from coarse to fine (CIFAR: 2 up-blocks; ResNet-50: 3, spec 2.3). Channel
-/// counts do not depend on the input size, so a 32x32 probe serves every architecture.
-pub fn encoder_channels(model: &Classifier, device: &Device, ups: usize) -> Vec<usize> {
-    let f = model.features(Tensor::zeros([1, 3, 32, 32], device));
-    let n = f.scales.len();
-    std::iter::once(f.last.dims()[1]).chain((0..ups).map(|k| f.scales[n - 2 - k].dims()[1])).collect()
-}
-
 fn hinge(logits: Tensor<2>, c: Tensor<1, Int>, margin: f64, targeted: bool) -> Tensor<1> {
     let [b, k] = logits.dims();
     let onehot = c.one_hot(k).float();
@@ -134,11 +124,6 @@ pub fn save_net(net: &RtsNet, path: &Path) -> Result<(), String> {
     net.valid().save_into(&mut SafetensorsStore::from_file(&tmp).overwrite(true)).map_err(|e| e.to_string())?;
     advedge_models::tensor_io::canonicalise_metadata(&tmp).map_err(|e| e.to_string())?;
     std::fs::rename(&tmp, path).map_err(|e| e.to_string())
-}
-
-pub fn load_net(net: &mut RtsNet, path: &Path) -> Result<(), String> {
-    let r = net.load_from(&mut SafetensorsStore::from_file(path)).map_err(|e| e.to_string())?;
-    if r.missing.is_empty() && r.errors.is_empty() { Ok(()) } else { Err(format!("{}: missing {:?} errors {:?}", path.display(), r.missing, r.errors)) }
 }
 
 /// Train (or resume) an RTS network for `model` on `data` (any image size: CIFAR-10 in memory, or

@@ -27,7 +27,7 @@ fn rts_network_shapes_and_range() {
 #[test]
 fn rts_network_at_paper_scale_gives_56x56_maps() {
     use advedge_interpreters::rts::RtsNet;
-    use advedge_interpreters::rts_train::encoder_channels;
+    use advedge_interpreters::rts::encoder_channels;
     let dev = Device::flex();
     let m = ArchConfig::TvResnet { layers: vec![1, 1, 1, 1], width: 8, num_classes: 10 }.init(&dev);
     let ch = encoder_channels(&m, &dev, 3);

@@ -1,15 +1,13 @@
-//! `attack`: run one attack cell (model x PGD x interpreter x variant) on N CIFAR test images
-//! the classifier gets right, and print the paper's per-cell metrics. The experiment-grid runner
-//! (`reproduce`) will call the same function per cell.
+//! `attack`: run one attack (model x framework x interpreter x variants) on N test images the
+//! classifier gets right, and print the paper's per-cell metrics. Names resolve and configs are
+//! built and checked as in the grids (`names`), so a cell and this command agree.
 use crate::data_source::DataSource;
+use crate::names::{self, Common};
 use crate::repo;
-use advedge_attacks::optim_attack::{self, Kind, OptimConfig};
-use advedge_attacks::pgd::{self, PgdConfig};
-use advedge_attacks::{AttackBatch, ImageOutcome, Variant};
-use advedge_interpreters::Interpreter;
+use advedge_attacks::{AttackBatch, EdgeScope, Framework, ImageOutcome, RtsReference, Variant};
+use advedge_interpreters::InterpreterKind;
 use advedge_metrics::{iou_topk_mean, l1_mean, mean_std, ssim, SsimConfig, DEFAULT_IOU_KS};
 use advedge_models::{tensor_io, Classifier};
-use anyhow::{bail, Context};
 use burn::tensor::Device;
 use std::path::PathBuf;
 
@@ -19,13 +17,13 @@ pub struct AttackArgs {
     model: String,
     /// grad, cam, rts (after `train-rts`) or mask.
     #[arg(long)]
-    interpreter: String,
+    interpreter: InterpreterKind,
     /// pgd, cw or stadv.
     #[arg(long, default_value = "pgd")]
-    framework: String,
+    framework: Framework,
     /// plain, adv2, advedge, advedge+ (comma-separated for several).
-    #[arg(long, default_value = "adv2,advedge,advedge+")]
-    variants: String,
+    #[arg(long, default_value = "adv2,advedge,advedge+", value_delimiter = ',')]
+    variants: Vec<Variant>,
     /// Number of correctly classified test images to attack.
     #[arg(long, default_value_t = 20)]
     images: usize,
@@ -41,70 +39,10 @@ pub struct AttackArgs {
     edges_all_steps: bool,
     /// RTS: aim at the benign map for the `target` class or the `true` class (default: the
     /// spec's choice, target for PGD and C&W, true for StAdv).
-    #[arg(long, value_parser = ["target", "true"])]
-    rts_reference: Option<String>,
+    #[arg(long, value_parser = parse_rts_reference)]
+    rts_reference: Option<RtsReference>,
     #[arg(long)]
     weights_dir: Option<PathBuf>,
-}
-
-/// Interpreter names accepted by grids and the CLI.
-pub const INTERPRETERS: [&str; 4] = ["grad", "cam", "rts", "mask"];
-
-/// The MASK interpreter a framework uses (spec 2.4): v1 for PGD, v2 for C&W and StAdv.
-pub fn for_framework(interp: Interpreter, framework: &str, data: DataSource) -> Interpreter {
-    match interp {
-        Interpreter::Mask(_) if framework != "pgd" => Interpreter::Mask(data.mask(true)),
-        other => other,
-    }
-}
-
-/// Check an interpreter name without resolving model-specific weights.
-pub fn check_interpreter(s: &str) -> anyhow::Result<()> {
-    if INTERPRETERS.contains(&s.to_ascii_lowercase().as_str()) {
-        Ok(())
-    } else {
-        bail!("unknown interpreter `{s}` ({})", INTERPRETERS.join(", "))
-    }
-}
-
-/// The interpreter `s` for classifier `model`: RTS resolves the trained network
-/// `<weights_dir>/rts-<model>.toml` (written by `cargo xtask train-rts`).
-pub fn parse_interpreter(s: &str, model: &str, weights_dir: &std::path::Path) -> anyhow::Result<Interpreter> {
-    check_interpreter(s)?;
-    let data = DataSource::for_model(model, weights_dir);
-    Ok(match s.to_ascii_lowercase().as_str() {
-        "grad" => Interpreter::Grad { pool: data.grad_pool() },
-        "cam" => Interpreter::Cam,
-        "mask" => Interpreter::Mask(data.mask(false)),
-        _ => {
-            let card = weights_dir.join(format!("rts-{model}.toml"));
-            let rc = crate::rts_cmd::RtsCard::load(&card).with_context(|| format!("RTS interpreter for `{model}`: run `cargo xtask train-rts --model {model}` first"))?;
-            let path = weights_dir.join(&rc.weights_file);
-            if !path.is_file() {
-                bail!("{}: RTS weights named by {} are missing", path.display(), card.display());
-            }
-            let current = repo::model_fingerprint_in(model, weights_dir);
-            match &rc.classifier_weights {
-                Some(fp) if *fp != current => bail!(
-                    "the RTS network {} was trained on other weights of `{model}` (fingerprint {fp}, now {current}): retrain it with `cargo xtask train-rts --model {model}`",
-                    card.display()
-                ),
-                None => tracing::warn!("{} does not record the classifier weights it was trained on; cannot check it matches `{model}`", card.display()),
-                _ => {}
-            }
-            Interpreter::Rts(advedge_interpreters::rts::RtsSpec { name: rc.weights_file.clone(), fingerprint: repo::fingerprint(&path), widths: rc.config.widths.clone(), kappa: rc.config.kappa, path })
-        }
-    })
-}
-
-pub fn parse_variant(s: &str) -> anyhow::Result<Variant> {
-    Ok(match s.trim().to_ascii_lowercase().as_str() {
-        "plain" => Variant::Plain,
-        "adv2" => Variant::Adv2,
-        "advedge" => Variant::AdvEdge,
-        "advedge+" | "advedgeplus" => Variant::AdvEdgePlus,
-        other => bail!("unknown variant `{other}` (plain, adv2, advedge, advedge+)"),
-    })
 }
 
 /// The first `n` evaluation images of `data` (spread over the classes) that `model` classifies
@@ -162,36 +100,31 @@ pub fn summarize(out: &[ImageOutcome], clean: &AttackBatch) -> String {
     )
 }
 
+fn parse_rts_reference(s: &str) -> Result<RtsReference, String> {
+    match s {
+        "target" => Ok(RtsReference::Target),
+        "true" => Ok(RtsReference::True),
+        other => Err(format!("`{other}` is not `target` or `true`")),
+    }
+}
+
 pub fn attack(a: AttackArgs) -> anyhow::Result<()> {
-    let variants = a.variants.split(',').map(parse_variant).collect::<anyhow::Result<Vec<_>>>()?;
     let dir = a.weights_dir.unwrap_or_else(repo::weights_dir);
     let data = DataSource::for_model(&a.model, &dir);
-    let interp = for_framework(parse_interpreter(&a.interpreter, &a.model, &dir)?, &a.framework.to_ascii_lowercase(), data);
+    let interp = names::attacked_interpreter(a.interpreter, a.framework, &a.model, &dir)?;
+    let common = Common { scale: a.scale, seed: a.seed, edge_scope: if a.edges_all_steps { EdgeScope::All } else { EdgeScope::Warmup }, rts_reference: a.rts_reference };
+    // Every variant's configuration is checked before the first image is attacked.
+    let configs = a.variants.iter().map(|&v| names::attack_config(a.framework, &interp, v, common).check().map(|c| (v, c))).collect::<Result<Vec<_>, _>>()?;
     let (card, model) = repo::load_model(&a.model, Some(&dir))?;
     let dev = repo::device();
     let clean = correct_images(&model, a.images, &dev, data, false)?;
-    let fw = a.framework.to_ascii_lowercase();
-    if !["pgd", "cw", "stadv"].contains(&fw.as_str()) {
-        bail!("unknown framework `{}` (pgd, cw, stadv)", a.framework);
-    }
-    println!("{} ({}), {} x {}, {} correctly classified {:?} images, schedule x{}", a.model, card.description, fw, interp.name(), clean.len(), data, a.scale);
-    for v in variants {
-        let scope = if a.edges_all_steps { advedge_attacks::EdgeScope::All } else { advedge_attacks::EdgeScope::Warmup };
-        let mut pcfg = PgdConfig::paper(&interp, v).scaled(a.scale);
-        pcfg.seed = a.seed;
-        pcfg.edge_scope = scope;
-        let rts_ref = a.rts_reference.as_deref().map(|r| if r == "true" { advedge_attacks::RtsReference::True } else { advedge_attacks::RtsReference::Target });
-        pcfg.rts_reference = rts_ref.unwrap_or(pcfg.rts_reference);
-        let kind = if fw == "cw" { Kind::Cw } else { Kind::Stadv };
-        let mut ocfg = OptimConfig::paper(kind, &interp).scaled(a.scale);
-        ocfg.seed = a.seed;
-        ocfg.edge_scope = scope;
-        ocfg.rts_reference = rts_ref.unwrap_or(ocfg.rts_reference);
+    println!("{} ({}), {} x {}, {} correctly classified {:?} images, schedule x{}", a.model, card.description, a.framework, interp.name(), clean.len(), data, a.scale);
+    for (v, cfg) in configs {
         let bar = advedge_models::train::progress(clean.len().div_ceil(a.batch) as u64, 0, v.name());
         let mut out = Vec::new();
         for start in (0..clean.len()).step_by(a.batch) {
             let sub = clean.slice(start, (start + a.batch).min(clean.len()));
-            out.extend(if fw == "pgd" { pgd::run(&model, &interp, v, &pcfg, &sub) } else { optim_attack::run(&model, &interp, v, &ocfg, &sub) });
+            out.extend(advedge_attacks::run(&model, &interp, v, &cfg, &sub, None));
             bar.inc(1);
         }
         bar.finish_and_clear();

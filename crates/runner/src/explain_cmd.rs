@@ -41,7 +41,7 @@ pub fn colormap(v: f32) -> [u8; 3] {
 }
 
 pub fn explain(a: ExplainArgs) -> anyhow::Result<()> {
-    let interp: Interpreter = crate::attack_cmd::parse_interpreter(&a.interpreter, &a.model, &repo::weights_dir())?;
+    let interp: Interpreter = crate::names::parse_interpreter(&a.interpreter, &a.model, &repo::weights_dir())?;
     let (card, model) = repo::load_model(&a.model, None)?;
     let dev = repo::device();
     let data = DataSource::for_arch(&card.architecture);

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod data_source;
 pub mod explain_cmd;
 pub mod models_cmd;
+pub mod names;
 pub mod quality_cmd;
 pub mod repo;
 pub mod rts_cmd;

@@ -118,7 +118,7 @@ pub fn rts_reference(a: RtsReferenceArgs) -> anyhow::Result<()> {
     let (card, model) = repo::load_model(&a.model, None)?;
     let dev = repo::device();
     let data = crate::data_source::DataSource::for_arch(&card.architecture);
-    let interp = crate::attack_cmd::parse_interpreter("rts", &a.model, &repo::weights_dir())?;
+    let interp = crate::names::parse_interpreter("rts", &a.model, &repo::weights_dir())?;
     let clean = correct_images(&model, a.images, &dev, data, false)?;
     let (b, side, n) = (clean.len(), clean.height, clean.image_len());
     let k = model.fc_weight().dims()[1] as u32;

@@ -1,7 +1,15 @@
 //! Experiment grids: parsing errors name the file/line/key, expansion, cell keys, atomic writes.
+use advedge_attacks::{AttackConfig, EdgeScope, Framework, Variant};
+use advedge_interpreters::InterpreterKind;
+use advedge_runner::names::Common;
 use advedge_runner::reproduce::cell::Cell;
 use advedge_runner::reproduce::grid::{self, find_target};
-use advedge_runner::reproduce::run::{expand, status, write_atomic, Status};
+use advedge_runner::reproduce::run::expand;
+use advedge_runner::reproduce::store::{status, write_atomic, Status};
+
+fn common(scale: f64, rts_reference: Option<advedge_attacks::RtsReference>) -> Common {
+    Common { scale, seed: 0, edge_scope: EdgeScope::Warmup, rts_reference }
+}
 
 fn tmp(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("advedge-runner-{name}-{}", std::process::id()));
@@ -35,11 +43,11 @@ fn main_grid_expands_to_distinct_stable_keys() {
     // RTS cells exist only for models with a trained RTS network (the others are skipped).
     let per_model = |m: &str| {
         let has_rts = advedge_runner::repo::weights_dir().join(format!("rts-{m}.toml")).is_file();
-        g.grid.interpreters.iter().filter(|i| has_rts || i.as_str() != "rts").count()
+        g.grid.interpreters.iter().filter(|i| has_rts || **i != InterpreterKind::Rts).count()
     };
     let expected: usize = g.grid.models.iter().map(|m| per_model(m) * g.grid.frameworks.len() * g.grid.variants.len()).sum();
     assert_eq!(cells.len(), expected);
-    assert!(cells.iter().any(|c| c.interpreter.name() == "MASK" && c.framework == "stadv"));
+    assert!(cells.iter().any(|c| c.interpreter.name() == "MASK" && c.framework == Framework::Stadv));
     let mut keys: Vec<String> = cells.iter().map(|c| c.key()).collect();
     keys.sort();
     keys.dedup();
@@ -56,7 +64,7 @@ fn main_grid_expands_to_distinct_stable_keys() {
 #[test]
 fn status_follows_files_and_atomic_writes_leave_no_temporaries() {
     let d = tmp("status");
-    let c = Cell::new("resnet20", "pgd", "cam", "advedge+", 2, 2, 0.1, 0, "warmup", None).unwrap();
+    let c = Cell::new("resnet20", Framework::Pgd, InterpreterKind::Cam, Variant::AdvEdgePlus, 2, 2, common(0.1, None)).unwrap();
     assert_eq!(status(&d, &c), Status::Pending);
     std::fs::write(d.join(format!("{}.failed", c.stem())), "boom\nmore").unwrap();
     assert_eq!(status(&d, &c), Status::Failed("boom".into()));
@@ -70,7 +78,7 @@ fn status_follows_files_and_atomic_writes_leave_no_temporaries() {
 #[test]
 fn rts_reference_override_changes_only_rts_cells() {
     use advedge_attacks::RtsReference;
-    let cell = |i: &str, r| Cell::new("resnet20", "pgd", i, "adv2", 2, 2, 0.1, 0, "warmup", r).unwrap();
+    let cell = |i: &str, r| Cell::new("resnet20", Framework::Pgd, i.parse().unwrap(), Variant::Adv2, 2, 2, common(0.1, r)).unwrap();
     // A profile's override must not make the Grad/CAM/MASK cells of the same grid stale.
     assert_eq!(cell("cam", None).key(), cell("cam", Some(RtsReference::True)).key());
     // On RTS cells it is part of the resolved config, hence of the key; the spec's default
@@ -81,7 +89,6 @@ fn rts_reference_override_changes_only_rts_cells() {
 
 #[test]
 fn profile_overrides_replace_settings_of_one_framework_and_reject_unknown_keys() {
-    use advedge_runner::reproduce::cell::FrameworkConfig;
     let d = tmp("overrides");
     let p = d.join("g.toml");
     let head = "name = \"g\"\ndescription = \"d\"\ntargets = [\"t\"]\n[grid]\nmodels = [\"resnet20\"]\nframeworks = [\"cw\", \"pgd\"]\ninterpreters = [\"cam\"]\nvariants = [\"advedge\"]\n[profiles.a]\ndescription = \"s\"\nimages = 2\nbatch = 2\nscale = 0.1\n";
@@ -89,7 +96,7 @@ fn profile_overrides_replace_settings_of_one_framework_and_reject_unknown_keys()
     let g = grid::load(&p).unwrap();
     let plain = expand(&g, &g.profiles["a"], None).unwrap();
     let over = expand(&g, &g.profiles["b"], None).unwrap();
-    let (FrameworkConfig::Optim(a), FrameworkConfig::Optim(b)) = (&plain[0].config, &over[0].config) else { panic!("cw cells first") };
+    let (AttackConfig::Optim(a), AttackConfig::Optim(b)) = (plain[0].config.config(), over[0].config.config()) else { panic!("cw cells first") };
     assert!(a.l2_times_batch && !b.l2_times_batch, "the override took");
     assert_eq!((a.lr, a.cw_f_weight), (b.lr, b.cw_f_weight), "nothing else changed");
     assert_ne!(plain[0].key(), over[0].key(), "an overridden cell is another cell");
@@ -120,7 +127,7 @@ fn mask_map_iters_shortens_only_the_mask_cells_maps() {
             (Interpreter::Mask(mx), Interpreter::Mask(my)) => {
                 masks += 1;
                 // unset = the spec's (v1 for PGD: 500, v2 for C&W / StAdv: 300); set = the profile's
-                let spec = if x.framework == "pgd" { 500 } else { 300 };
+                let spec = if x.framework == Framework::Pgd { 500 } else { 300 };
                 assert_eq!((mx.iters, my.iters), (spec, 7), "{}", x.id());
                 assert_ne!(x.key(), y.key(), "{}", x.id());
             }

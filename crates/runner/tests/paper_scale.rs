@@ -50,10 +50,10 @@ fn rts_network_trained_on_other_weights_is_refused() {
     let card: String = card.lines().filter(|l| !l.starts_with("classifier_weights")).collect::<Vec<_>>().join("\n");
     let with = |fp: &str| card.replacen("[config]", &format!("classifier_weights = \"{fp}\"\n\n[config]"), 1);
     std::fs::write(dir.join("rts-resnet20.toml"), with("0000000000000000")).unwrap();
-    let e = advedge_runner::attack_cmd::parse_interpreter("rts", "resnet20", &dir).unwrap_err().to_string();
+    let e = advedge_runner::names::parse_interpreter("rts", "resnet20", &dir).unwrap_err().to_string();
     assert!(e.contains("trained on other weights") && e.contains("train-rts"), "{e}");
     std::fs::write(dir.join("rts-resnet20.toml"), with(&repo::model_fingerprint_in("resnet20", &dir))).unwrap();
-    advedge_runner::attack_cmd::parse_interpreter("rts", "resnet20", &dir).expect("matching weights are accepted");
+    advedge_runner::names::parse_interpreter("rts", "resnet20", &dir).expect("matching weights are accepted");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -1,10 +1,9 @@
 //! One cell of a grid: (model, framework, interpreter, variant) under a profile, with its fully
-//! resolved attack configuration and a key that hashes that configuration and the code version.
-use crate::attack_cmd::{parse_interpreter, parse_variant};
-use advedge_attacks::optim_attack::{Kind, OptimConfig};
-use advedge_attacks::pgd::PgdConfig;
-use advedge_attacks::{EdgeScope, RtsReference, Variant};
-use advedge_interpreters::Interpreter;
+//! resolved and checked attack configuration and a key that hashes that configuration, the
+//! weights and the code version.
+use crate::names::{self, Common};
+use advedge_attacks::{AttackConfig, CheckedAttack, Framework, Variant};
+use advedge_interpreters::{Interpreter, InterpreterKind};
 use anyhow::{bail, Context};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -13,21 +12,14 @@ use std::collections::BTreeMap;
 pub const ATTACK_CODE_VERSION: u32 = 1;
 
 #[derive(Clone, Debug, Serialize)]
-#[serde(tag = "framework", rename_all = "lowercase")]
-pub enum FrameworkConfig {
-    Pgd(PgdConfig),
-    Optim(OptimConfig),
-}
-
-#[derive(Clone, Debug, Serialize)]
 pub struct Cell {
     pub model: String,
-    pub framework: String,
+    pub framework: Framework,
     pub interpreter: Interpreter,
     pub variant: Variant,
     pub images: usize,
     pub batch: usize,
-    pub config: FrameworkConfig,
+    pub config: CheckedAttack,
     pub code_version: u32,
     /// Revision of this kind of cell (see [`revision`]); left out of the key when 0.
     #[serde(skip_serializing_if = "is_zero")]
@@ -47,66 +39,43 @@ fn is_zero(v: &u32) -> bool {
 /// A change that alters what only some kinds of cells compute bumps their revision here, so
 /// exactly those cells get new keys and are re-run while the rest keep theirs
 /// (`ATTACK_CODE_VERSION` renews every cell).
-/// - C&W / StAdv x MASK plain control, 1: phase 2 without the map term (session 6; before, phase
-///   1 ran for all steps, which for C&W never reached the target).
-pub fn revision(framework: &str, interp: &Interpreter, variant: Variant) -> u32 {
+/// - C&W / StAdv x MASK plain control, 1: phase 2 without the map term (phase 1 alone, almost
+///   pure L2 for C&W, never reached the target).
+pub fn revision(framework: Framework, interp: &Interpreter, variant: Variant) -> u32 {
     match (framework, interp, variant) {
-        ("cw" | "stadv", Interpreter::Mask(_), Variant::Plain) => 1,
+        (Framework::Cw | Framework::Stadv, Interpreter::Mask(_), Variant::Plain) => 1,
         _ => 0,
     }
 }
 
 impl Cell {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(model: &str, framework: &str, interpreter: &str, variant: &str, images: usize, batch: usize, scale: f64, seed: u64, scope: &str, rts_reference: Option<RtsReference>) -> anyhow::Result<Self> {
-        let data = crate::data_source::DataSource::for_model(model, &crate::repo::weights_dir());
-        let interp = crate::attack_cmd::for_framework(parse_interpreter(interpreter, model, &crate::repo::weights_dir())?, framework, data);
-        let v = parse_variant(variant)?;
-        let scope = if scope == "all" { EdgeScope::All } else { EdgeScope::Warmup };
-        // Only RTS cells take the override: other cells keep their keys.
-        let rts_ref = rts_reference.filter(|_| matches!(interp, Interpreter::Rts(_)));
-        let config = match framework {
-            "pgd" => {
-                let mut c = PgdConfig::paper(&interp, v).scaled(scale);
-                c.seed = seed;
-                c.edge_scope = scope;
-                c.rts_reference = rts_ref.unwrap_or(c.rts_reference);
-                FrameworkConfig::Pgd(c)
-            }
-            "cw" | "stadv" => {
-                let kind = if framework == "cw" { Kind::Cw } else { Kind::Stadv };
-                let mut c = OptimConfig::paper(kind, &interp).scaled(scale);
-                c.seed = seed;
-                c.edge_scope = scope;
-                c.rts_reference = rts_ref.unwrap_or(c.rts_reference);
-                FrameworkConfig::Optim(c)
-            }
-            other => anyhow::bail!("unknown framework `{other}`"),
-        };
-        let rev = revision(framework, &interp, v);
-        Ok(Cell { model: model.into(), framework: framework.into(), interpreter: interp, variant: v, images, batch, config, code_version: ATTACK_CODE_VERSION, revision: rev, weights: crate::repo::model_fingerprint(model), any_images: false })
+    /// The cell with the paper's attack under `common`, checked (an out-of-range setting is an
+    /// error naming the cell, the setting and its value).
+    pub fn new(model: &str, framework: Framework, kind: InterpreterKind, variant: Variant, images: usize, batch: usize, common: Common) -> anyhow::Result<Self> {
+        let interp = names::attacked_interpreter(kind, framework, model, &crate::repo::weights_dir())?;
+        let config = names::attack_config(framework, &interp, variant, common);
+        let id = format!("{model}/{framework}/{kind}/{variant}");
+        let config = config.check().with_context(|| id.clone())?;
+        let rev = revision(framework, &interp, variant);
+        Ok(Cell { model: model.into(), framework, interpreter: interp, variant, images, batch, config, code_version: ATTACK_CODE_VERSION, revision: rev, weights: crate::repo::model_fingerprint(model), any_images: false })
     }
 
-    /// Apply a profile's `overrides` for this cell's framework (see `grid::Profile::overrides`).
-    pub fn with_overrides(mut self, all: &BTreeMap<String, BTreeMap<String, toml::Value>>) -> anyhow::Result<Self> {
+    /// Apply a profile's `overrides` for this cell's framework (see `grid::Profile::overrides`),
+    /// then check the result again.
+    pub fn with_overrides(mut self, all: &BTreeMap<Framework, BTreeMap<String, toml::Value>>) -> anyhow::Result<Self> {
         let Some(over) = all.get(&self.framework) else { return Ok(self) };
-        let mut v = match &self.config {
-            FrameworkConfig::Pgd(c) => serde_json::to_value(c)?,
-            FrameworkConfig::Optim(c) => serde_json::to_value(c)?,
-        };
+        let mut v = serde_json::to_value(self.config.config())?;
         let obj = v.as_object_mut().context("a framework config serialises to a table")?;
+        let fw = self.framework;
         for (k, val) in over {
-            if !obj.contains_key(k) {
-                let known: Vec<&str> = obj.keys().map(|s| s.as_str()).collect();
-                bail!("overrides.{}: `{k}` is not a setting of the {} configuration of {} (settings: {})", self.framework, self.framework, self.id(), known.join(", "));
+            if k == "framework" || !obj.contains_key(k) {
+                let known: Vec<&str> = obj.keys().map(|s| s.as_str()).filter(|s| *s != "framework").collect();
+                bail!("overrides.{fw}: `{k}` is not a setting of the {fw} configuration of {} (settings: {})", self.id(), known.join(", "));
             }
             obj.insert(k.clone(), serde_json::to_value(val)?);
         }
-        let bad = |e: serde_json::Error| anyhow::anyhow!("overrides.{} for {}: {e}", self.framework, self.id());
-        self.config = match self.config {
-            FrameworkConfig::Pgd(_) => FrameworkConfig::Pgd(serde_json::from_value(v).map_err(bad)?),
-            FrameworkConfig::Optim(_) => FrameworkConfig::Optim(serde_json::from_value(v).map_err(bad)?),
-        };
+        let config: AttackConfig = serde_json::from_value(v).map_err(|e| anyhow::anyhow!("overrides.{fw} for {}: {e}", self.id()))?;
+        self.config = config.check().with_context(|| format!("overrides.{fw} for {}", self.id()))?;
         Ok(self)
     }
 
@@ -124,9 +93,9 @@ impl Cell {
         filter_matches(&self.id(), filter)
     }
 
-    /// Human-readable id, also used by `--filter`.
+    /// Human-readable id, also used by `--filter`: `model/framework/interpreter/variant`.
     pub fn id(&self) -> String {
-        format!("{}/{}/{}/{}", self.model, self.framework, self.interpreter.name().to_lowercase(), self.variant.name().to_lowercase())
+        format!("{}/{}/{}/{}", self.model, self.framework, self.interpreter.kind(), self.variant)
     }
 
     /// 16 hex digits of FNV-1a over the resolved configuration (JSON), weights included.

@@ -8,9 +8,10 @@
 //! the CNN + boosting detector. Maps are cached per cell (`<stem>.detmaps.json`) and results
 //! per combination (`detector/<model>-<combo>-<key>.json`), so re-rendering is cheap.
 use super::cell::Cell;
-use super::run::{status, write_atomic, Status};
+use super::grid::DetectorSettings;
+use super::store::{status, write_atomic, Stage, Status};
 use crate::repo;
-use advedge_countermeasures::detector::{train_and_evaluate, DetectorConfig, DetectorResult, Samples};
+use advedge_countermeasures::detector::{train_and_evaluate, DetectorResult, Samples};
 use advedge_interpreters::mask::MaskConfig;
 use advedge_interpreters::Interpreter;
 use advedge_models::tensor_io;
@@ -19,18 +20,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// `[detector]` section of a grid file.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct DetectorSettings {
-    /// Adam iterations of MASK when extracting maps (v1 uses 500).
-    pub mask_iters: usize,
-    /// Fraction of source images in the training split.
-    pub train_frac: f64,
-    #[serde(default)]
-    pub model: DetectorConfig,
-}
-
 /// The paper's combinations: pairs as (row, column) of Table V's lower triangle, then triples.
 pub fn combos() -> (Vec<[&'static str; 2]>, Vec<[&'static str; 3]>) {
     let pairs = vec![["CAM", "Grad"], ["MASK", "Grad"], ["MASK", "CAM"], ["RTS", "Grad"], ["RTS", "CAM"], ["RTS", "MASK"]];
@@ -38,7 +27,7 @@ pub fn combos() -> (Vec<[&'static str; 2]>, Vec<[&'static str; 3]>) {
     (pairs, triples)
 }
 
-use super::figures::{successful_maps, MapsEntry as Entry};
+use super::store::{successful_maps, MapsEntry as Entry};
 
 /// Per extracting interpreter: (source indices, benign maps, adversarial maps) of a cell's
 /// successful examples.
@@ -55,7 +44,7 @@ fn extractor(name: &str, model: &str, mask_iters: usize) -> anyhow::Result<Inter
             let data = crate::data_source::DataSource::for_model(model, &repo::weights_dir());
             Interpreter::Mask(MaskConfig { iters: mask_iters, ..data.mask(false) })
         }
-        other => crate::attack_cmd::parse_interpreter(other, model, &repo::weights_dir())?,
+        other => crate::names::parse_interpreter(other, model, &repo::weights_dir())?,
     })
 }
 
@@ -111,6 +100,8 @@ enum Outcome {
     TooFew { examples: usize },
     /// An attacked cell recorded successes but its maps file (git-ignored) is missing.
     NoMaps { cell: String, path: PathBuf },
+    /// Not trained yet, and this stage only reads (`collect`).
+    NotComputed,
     Done(DetectorResult),
 }
 
@@ -125,10 +116,10 @@ impl Outcome {
 
 /// One detector experiment for `model` over interpreters `combo` (with the product channel when
 /// `product`).
-fn experiment(model: &str, combo: &[&str], product: bool, cells: &[Cell], dir: &Path, out_dir: &Path, s: &DetectorSettings) -> anyhow::Result<Outcome> {
+fn experiment(model: &str, combo: &[&str], product: bool, cells: &[Cell], dir: &Path, out_dir: &Path, s: &DetectorSettings, stage: Stage) -> anyhow::Result<Outcome> {
     let mut used = Vec::new();
     for a in combo {
-        match cells.iter().find(|c| c.model == model && c.framework == "pgd" && c.interpreter.name() == *a && c.variant == advedge_attacks::Variant::AdvEdge) {
+        match cells.iter().find(|c| c.model == model && c.framework == advedge_attacks::Framework::Pgd && c.interpreter.name() == *a && c.variant == advedge_attacks::Variant::AdvEdge) {
             Some(c) if status(dir, c) == Status::Done => used.push(c),
             _ => return Ok(Outcome::Pending),
         }
@@ -138,6 +129,9 @@ fn experiment(model: &str, combo: &[&str], product: bool, cells: &[Cell], dir: &
     let path = out_dir.join("detector").join(format!("{model}-{}{}-{key}.json", combo.join("-"), if product { "-product" } else { "" }));
     if let Some(r) = std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok()) {
         return Ok(Outcome::Done(r));
+    }
+    if stage == Stage::Collect {
+        return Ok(Outcome::NotComputed);
     }
     let channels = combo.len() + product as usize;
     let mut samples = Samples::new(channels, s.model.side);
@@ -193,6 +187,7 @@ fn cell_text(r: &Outcome, paper: f64) -> String {
         Outcome::TooFew { examples } => format!("– / {paper:.3} (too few successful examples to split: {examples})"),
         Outcome::Pending => format!("– / {paper:.3}"),
         Outcome::NoMaps { cell, path } => format!("– / {paper:.3} (maps of {cell} missing: {}; rerun it with --force)", path.display()),
+        Outcome::NotComputed => format!("– / {paper:.3} (not trained yet: run `reproduce`)"),
     }
 }
 
@@ -236,7 +231,7 @@ fn shape_check(pairs: &[(String, DetectorResult)], triples: &[(String, DetectorR
 }
 
 /// Write tables/table5.{csv,md} and tables/table6.{csv,md}; returns the written paths.
-pub fn render(profile: &str, models: &[String], settings: &DetectorSettings, cells: &[Cell], dir: &Path, out_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub fn render(profile: &str, models: &[String], settings: &DetectorSettings, cells: &[Cell], dir: &Path, out_dir: &Path, stage: Stage) -> anyhow::Result<Vec<PathBuf>> {
     let pp = super::grid::experiments_dir().join("paper").join("tables_5_6.toml");
     let paper: PaperFile = toml::from_str(&std::fs::read_to_string(&pp).with_context(|| format!("reading {}", pp.display()))?).map_err(|e| anyhow::anyhow!("{}: {e}", pp.display()))?;
     let (pairs, triples) = combos();
@@ -256,8 +251,8 @@ pub fn render(profile: &str, models: &[String], settings: &DetectorSettings, cel
         let (mut done_pairs, mut done_triples) = (Vec::new(), Vec::new());
         for [r, c] in &pairs {
             let pap = paper.pair.iter().find(|p| &p.row == r && &p.column == c).context("paper pair")?;
-            let two = experiment(m, &[r, c], false, cells, dir, out_dir, settings)?;
-            let three = experiment(m, &[r, c], true, cells, dir, out_dir, settings)?;
+            let two = experiment(m, &[r, c], false, cells, dir, out_dir, settings, stage)?;
+            let three = experiment(m, &[r, c], true, cells, dir, out_dir, settings, stage)?;
             for (ch, res, pv) in [(2, &two, pap.two_channel), (3, &three, pap.three_channel)] {
                 csv5.push_str(&format!("{m},{r},{c},{ch},{},{pv}\n", csv_fields(res)));
             }
@@ -267,7 +262,7 @@ pub fn render(profile: &str, models: &[String], settings: &DetectorSettings, cel
         }
         for t in &triples {
             let pap = paper.triple.iter().find(|p| p.interpreters.iter().map(|s| s.as_str()).eq(t.iter().copied())).context("paper triple")?;
-            let res = experiment(m, t, false, cells, dir, out_dir, settings)?;
+            let res = experiment(m, t, false, cells, dir, out_dir, settings, stage)?;
             csv6.push_str(&format!("{m},{},{},{}\n", t.join("+"), csv_fields(&res), pap.accuracy));
             md6.push_str(&format!("| {m} | {} | {} |\n", t.join(", "), cell_text(&res, pap.accuracy)));
             done_triples.extend(res.result().map(|x| (format!("{m} {}", t.join(", ")), x.clone())));

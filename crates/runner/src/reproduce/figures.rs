@@ -2,9 +2,10 @@
 //! Fig 2: benign vs ADV2 / AdvEdge / AdvEdge+ maps per interpreter; Figs 3-5: distributions of
 //! map L1, IoU and 1-SSIM over successful samples, one box per cell.
 use super::cell::Cell;
-use super::run::{status, Status};
+use super::store::{read_rows, status, CellRow, MapsFile, Status};
 use crate::explain_cmd::colormap;
-use anyhow::{anyhow, Context};
+use advedge_attacks::Framework;
+use anyhow::anyhow;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -24,15 +25,14 @@ pub(super) fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
 
 /// Per-image values of one CSV column over successful samples.
 pub fn column_of_successes(csv: &Path, column: &str) -> anyhow::Result<Vec<f64>> {
-    let s = std::fs::read_to_string(csv).with_context(|| format!("reading {}", csv.display()))?;
-    let mut lines = s.lines();
-    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
-    let ci = header.iter().position(|h| *h == column).with_context(|| format!("{}: no column {column}", csv.display()))?;
-    let cs = header.iter().position(|h| *h == "success").context("no success column")?;
-    Ok(lines.filter_map(|l| {
-        let f: Vec<&str> = l.split(',').collect();
-        (f.get(cs) == Some(&"1")).then(|| f[ci].parse().ok()).flatten()
-    }).collect())
+    let pick: fn(&CellRow) -> f64 = match column {
+        "l1" => |r| r.l1,
+        "iou" => |r| r.iou,
+        "one_minus_ssim" => |r| r.one_minus_ssim,
+        "target_prob" => |r| r.target_prob,
+        other => anyhow::bail!("no per-image column `{other}` in the cell format"),
+    };
+    Ok(read_rows(csv)?.iter().filter(|r| r.success).map(pick).collect())
 }
 
 fn variant_colour(v: &str) -> RGBColor {
@@ -62,7 +62,7 @@ pub fn distribution_figure(path: &Path, title: &str, column: &str, ylabel: &str,
         let mut groups: Vec<(String, f64, f64)> = Vec::new();
         let mut x = 0.0;
         for c in &mine {
-            let g = format!("{} {}", super::paper::framework_label(&c.framework), c.interpreter.name());
+            let g = format!("{} {}", c.framework.label(), c.interpreter.name());
             if groups.last().map(|l| l.0 != g).unwrap_or(true) {
                 if !groups.is_empty() {
                     x += 1.0;
@@ -118,46 +118,6 @@ pub fn distribution_figure(path: &Path, title: &str, column: &str, ylabel: &str,
     Ok(Some(path.to_path_buf()))
 }
 
-/// A cell's `<stem>.maps.json`, as read back by figures, Table IV and the detector.
-#[derive(serde::Deserialize)]
-pub(super) struct MapsFile {
-    pub map_hw: [usize; 2],
-    pub images: Vec<MapsEntry>,
-}
-#[derive(serde::Deserialize, Debug)]
-pub(super) struct MapsEntry {
-    pub image_index: usize,
-    pub label: u32,
-    pub target: u32,
-    pub success: bool,
-    pub benign_map: Vec<f32>,
-    pub adversarial_map: Vec<f32>,
-    pub adversarial_u8: Vec<u8>,
-}
-
-/// The successful entries of a cell's maps file, for Table IV and the detector (which only use
-/// successful examples). `*.maps.json` is git-ignored (tens of MB at 224x224), so a fresh
-/// checkout has a cell's CSV but not its maps: when the file is missing and the CSV records no
-/// success there is nothing to read (`Ok(Ok(vec![]))`); when successes are recorded the caller
-/// gets the missing path (`Ok(Err(path))`) and leaves the cell out, saying so.
-pub(super) fn successful_maps(dir: &Path, c: &Cell) -> anyhow::Result<Result<Vec<MapsEntry>, PathBuf>> {
-    let path = dir.join(format!("{}.maps.json", c.stem()));
-    match std::fs::read_to_string(&path) {
-        Ok(s) => {
-            let f: MapsFile = serde_json::from_str(&s).with_context(|| format!("parsing {}", path.display()))?;
-            Ok(Ok(f.images.into_iter().filter(|e| e.success).collect()))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let csv = dir.join(format!("{}.csv", c.stem()));
-            if column_of_successes(&csv, "image_index")?.is_empty() {
-                Ok(Ok(Vec::new()))
-            } else {
-                Ok(Err(path))
-            }
-        }
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
-}
 
 pub(super) fn draw_grid<DB: DrawingBackend>(area: &DrawingArea<DB, plotters::coord::Shift>, h: usize, w: usize, px: impl Fn(usize, usize) -> RGBColor) -> anyhow::Result<()> {
     let (aw, ah) = area.dim_in_pixel();
@@ -178,15 +138,14 @@ pub fn maps_figure(path: &Path, cells: &[Cell], cell_dir: &Path) -> anyhow::Resu
     let variants = ["ADV2", "AdvEdge", "AdvEdge+"];
     let mut rows = Vec::new();
     let mut seen = Vec::new();
-    for c in cells.iter().filter(|c| c.framework == "pgd" && status(cell_dir, c) == Status::Done) {
+    for c in cells.iter().filter(|c| c.framework == Framework::Pgd && status(cell_dir, c) == Status::Done) {
         let key = (c.model.clone(), c.interpreter.name());
         if seen.contains(&key) {
             continue;
         }
         let load = |v: &str| -> Option<MapsFile> {
-            let cc = cells.iter().find(|d| d.framework == "pgd" && d.model == c.model && d.interpreter == c.interpreter && d.variant.name() == v)?;
-            let s = std::fs::read_to_string(cell_dir.join(format!("{}.maps.json", cc.stem()))).ok()?;
-            serde_json::from_str(&s).ok()
+            let cc = cells.iter().find(|d| d.framework == Framework::Pgd && d.model == c.model && d.interpreter == c.interpreter && d.variant.name() == v)?;
+            MapsFile::read(&super::store::maps_path(cell_dir, cc)).ok()
         };
         let files: Vec<MapsFile> = variants.iter().filter_map(|v| load(v)).collect();
         if files.len() < variants.len() {
@@ -234,40 +193,3 @@ pub fn maps_figure(path: &Path, cells: &[Cell], cell_dir: &Path) -> anyhow::Resu
     Ok(Some(path.to_path_buf()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::successful_maps;
-    use crate::reproduce::cell::{Cell, FrameworkConfig};
-    use advedge_attacks::{pgd::PgdConfig, Variant};
-    use advedge_interpreters::Interpreter;
-
-    fn cell() -> Cell {
-        let config = FrameworkConfig::Pgd(PgdConfig::paper(&Interpreter::Cam, Variant::AdvEdge));
-        Cell { model: "m".into(), framework: "pgd".into(), interpreter: Interpreter::Cam, variant: Variant::AdvEdge, images: 2, batch: 2, config, code_version: 1, revision: 0, weights: "w".into(), any_images: true }
-    }
-
-    /// A fresh checkout has cell CSVs but no (git-ignored) maps: with no success recorded there
-    /// is nothing to read; with one, the missing path is returned for the report to name; a
-    /// present maps file is read and filtered to its successes.
-    #[test]
-    fn missing_maps_are_empty_without_successes_and_named_with_them() {
-        let dir = std::env::temp_dir().join(format!("advedge-maps-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let c = cell();
-        let csv = dir.join(format!("{}.csv", c.stem()));
-        let head = "image_index,label,target,success,target_prob,l1,iou,one_minus_ssim,seconds,iterations,failure\n";
-        std::fs::write(&csv, format!("{head}0,1,2,0,0.001,0.1,0.5,0,1,10,\n")).unwrap();
-        assert!(successful_maps(&dir, &c).unwrap().unwrap().is_empty());
-        std::fs::write(&csv, format!("{head}0,1,2,0,0.001,0.1,0.5,0,1,10,\n3,1,2,1,0.9,0.1,0.5,0.01,1,10,\n")).unwrap();
-        let maps = dir.join(format!("{}.maps.json", c.stem()));
-        assert_eq!(successful_maps(&dir, &c).unwrap().err(), Some(maps.clone()));
-        let entry = |i: usize, ok: bool| format!(r#"{{"image_index":{i},"label":1,"target":2,"success":{ok},"benign_map":[0.5],"adversarial_map":[0.25],"adversarial_u8":[7]}}"#);
-        std::fs::write(&maps, format!(r#"{{"map_hw":[1,1],"images":[{},{}]}}"#, entry(0, false), entry(3, true))).unwrap();
-        let got = successful_maps(&dir, &c).unwrap().unwrap();
-        assert_eq!(got.iter().map(|e| e.image_index).collect::<Vec<_>>(), vec![3]);
-        std::fs::write(&maps, "{not json").unwrap();
-        let err = format!("{:#}", successful_maps(&dir, &c).unwrap_err());
-        assert!(err.contains("parsing") && err.contains(".maps.json"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-}

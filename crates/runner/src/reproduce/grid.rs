@@ -1,7 +1,14 @@
-//! Experiment grid files: one TOML per group of tables/figures, with profiles.
-//! Unknown keys and bad values are rejected with the file, line and key named (toml + serde).
+//! Experiment grid files: one TOML per group of tables/figures, with profiles. The schema is
+//! typed: frameworks, interpreters and variants are enums, so an unknown name anywhere (axes,
+//! `overrides`, `interpreter_scale`) and any unknown key are rejected by serde with the file,
+//! line and key named; ranges are checked in [`validate`].
+use advedge_attacks::{EdgeScope, Framework, Variant};
+use advedge_countermeasures::detector::DetectorConfig;
+use advedge_interpreters::InterpreterKind;
+use advedge_models::train::TrainConfig;
+use advedge_models::ArchConfig;
 use anyhow::{bail, Context};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -15,18 +22,18 @@ pub struct GridFile {
     pub grid: Axes,
     pub profiles: BTreeMap<String, Profile>,
     /// Settings of the detector experiments (Tables V, VI).
-    pub detector: Option<super::detector::DetectorSettings>,
+    pub detector: Option<DetectorSettings>,
     /// Settings of the robust-training experiment (Table VII), per profile.
-    pub robust: Option<BTreeMap<String, super::robust::RobustSettings>>,
+    pub robust: Option<BTreeMap<String, RobustSettings>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Axes {
     pub models: Vec<String>,
-    pub frameworks: Vec<String>,
-    pub interpreters: Vec<String>,
-    pub variants: Vec<String>,
+    pub frameworks: Vec<Framework>,
+    pub interpreters: Vec<InterpreterKind>,
+    pub variants: Vec<Variant>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -41,20 +48,20 @@ pub struct Profile {
     /// Extra multiplier per interpreter (e.g. `{ mask = 0.1 }`: the bi-level MASK attack costs
     /// ~100x a CAM attack per iteration).
     #[serde(default)]
-    pub interpreter_scale: BTreeMap<String, f64>,
+    pub interpreter_scale: BTreeMap<InterpreterKind, f64>,
     #[serde(default)]
     pub seed: u64,
     /// `warmup` (authors' code, default) or `all` (paper text).
-    #[serde(default = "default_scope")]
-    pub edge_scope: String,
+    #[serde(default)]
+    pub edge_scope: EdgeScope,
     /// RTS attacks: aim at the benign map for the target class (`target`) or the true class
     /// (`true`); unset = the spec's choice per framework (PGD, C&W: target; StAdv: true).
     pub rts_reference: Option<advedge_attacks::RtsReference>,
     /// Optional narrower axes for this profile.
     pub models: Option<Vec<String>>,
-    pub frameworks: Option<Vec<String>>,
-    pub interpreters: Option<Vec<String>>,
-    pub variants: Option<Vec<String>>,
+    pub frameworks: Option<Vec<Framework>>,
+    pub interpreters: Option<Vec<InterpreterKind>>,
+    pub variants: Option<Vec<Variant>>,
     /// Adam iterations of the MASK maps a MASK cell extracts (benign and adversarial); unset =
     /// the spec's (v1 500, v2 300). At 224x224 on the CPU 500 iterations cost ~10 CPU-minutes a map, so the
     /// paper-scale smoke profile shortens them like its schedules. Set, it enters MASK cells' keys.
@@ -72,16 +79,51 @@ pub struct Profile {
     /// of the framework's config only; a key it does not have is an error naming it. The key of
     /// every cell hashes the resolved configuration, so overridden cells never mix with others.
     #[serde(default)]
-    pub overrides: BTreeMap<String, BTreeMap<String, toml::Value>>,
+    pub overrides: BTreeMap<Framework, BTreeMap<String, toml::Value>>,
 }
 
 fn default_transfer_mask_iters() -> usize {
     100
 }
 
-fn default_scope() -> String {
-    "warmup".into()
+/// `[detector]` section of a grid file.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorSettings {
+    /// Adam iterations of MASK when extracting maps (v1 uses 500).
+    pub mask_iters: usize,
+    /// Fraction of source images in the training split.
+    pub train_frac: f64,
+    #[serde(default)]
+    pub model: DetectorConfig,
 }
+
+/// `[robust.<profile>]` section of a grid file.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RobustSettings {
+    /// The "WRN": a wide CIFAR ResNet (see README for the size chosen for the CPU budget).
+    pub arch: ArchConfig,
+    pub train: TrainConfig,
+    /// AT objective: gamma, inner PGD radius (1/255 units), steps and step size (1/255 units).
+    pub gamma: f64,
+    pub train_eps255: f64,
+    pub inner_steps: usize,
+    pub inner_alpha255: f64,
+    /// Evaluation radii (1/255 units), PGD steps, test images, batch.
+    pub eval_eps255: Vec<f64>,
+    pub eval_steps: usize,
+    pub eval_images: usize,
+    pub eval_batch: usize,
+    /// Where weights and cards go (relative to the repository root); default `data/weights`.
+    pub weights_dir: Option<String>,
+    /// Checkpoint folder (relative to the repository root); default `runs/robust/<profile>`.
+    /// A tracked folder lets a long training resume from a fresh clone.
+    pub run_dir: Option<String>,
+    /// Name prefix of the weights (`<prefix>-nt`, `<prefix>-at`).
+    pub name: String,
+}
+
 
 pub fn experiments_dir() -> PathBuf {
     crate::repo::root().join("experiments")
@@ -94,31 +136,44 @@ pub fn load(path: &Path) -> anyhow::Result<GridFile> {
     Ok(g)
 }
 
+/// Range checks serde cannot express, for every profile (names are checked by the types).
 fn validate(g: &GridFile) -> anyhow::Result<()> {
-    for f in &g.grid.frameworks {
-        if !["pgd", "cw", "stadv"].contains(&f.as_str()) {
-            bail!("grid.frameworks: unknown framework `{f}` (pgd, cw, stadv)");
-        }
-    }
-    for i in &g.grid.interpreters {
-        crate::attack_cmd::check_interpreter(i).with_context(|| "grid.interpreters")?;
-    }
-    for v in &g.grid.variants {
-        crate::attack_cmd::parse_variant(v).with_context(|| "grid.variants")?;
+    check_name("name", &g.name)?;
+    for m in &g.grid.models {
+        check_name("grid.models", m)?;
     }
     for (name, p) in &g.profiles {
+        check_name("profiles", name)?;
         if p.images == 0 || p.batch == 0 {
-            bail!("profiles.{name}: images and batch must be > 0");
+            bail!("profiles.{name}: images and batch must be > 0 (images = {}, batch = {})", p.images, p.batch);
         }
         if !(p.scale > 0.0 && p.scale.is_finite()) {
-            bail!("profiles.{name}.scale must be positive, got {}", p.scale);
+            bail!("profiles.{name}.scale must be a finite number > 0, got {}", p.scale);
+        }
+        for (k, s) in &p.interpreter_scale {
+            if !(*s > 0.0 && s.is_finite()) {
+                bail!("profiles.{name}.interpreter_scale.{k} must be a finite number > 0, got {s}");
+            }
         }
         if p.mask_map_iters == Some(0) {
             bail!("profiles.{name}.mask_map_iters must be at least 1");
         }
-        if !["warmup", "all"].contains(&p.edge_scope.as_str()) {
-            bail!("profiles.{name}.edge_scope must be `warmup` or `all`, got `{}`", p.edge_scope);
+        if p.transfer_mask_iters == 0 {
+            bail!("profiles.{name}.transfer_mask_iters must be at least 1");
         }
+        for m in p.models.iter().flatten().chain(p.paper_models.keys()) {
+            check_name(&format!("profiles.{name}.models"), m)?;
+        }
+    }
+    Ok(())
+}
+
+/// Names that end up in file names and generated scripts: letters, digits, `.`, `_`, `-`, not
+/// starting with `.` (so never `..` or a hidden file).
+pub fn check_name(what: &str, s: &str) -> anyhow::Result<()> {
+    let ok = !s.is_empty() && !s.starts_with('.') && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !ok {
+        bail!("{what}: `{}` is not a valid name (letters, digits, `.`, `_`, `-`; not starting with `.`)", s.escape_debug());
     }
     Ok(())
 }

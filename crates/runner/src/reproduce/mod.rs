@@ -1,6 +1,7 @@
 //! `reproduce`: expand an experiment grid (experiments/<name>.toml) into cells, run the cells that
 //! are not done yet (resumable, atomic per-cell files), then render the target's tables.
 
+pub mod args;
 pub mod cell;
 pub mod detector;
 pub mod robust;
@@ -11,6 +12,7 @@ pub mod partial;
 pub mod paper;
 pub mod run;
 pub mod slurm;
+pub mod store;
 pub mod tables;
 pub mod transfer;
 

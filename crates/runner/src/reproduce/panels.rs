@@ -1,8 +1,8 @@
 //! Figures made of rows of image/map panels: Fig 7 (transferability examples) and Fig 8
 //! (outliers: the successful samples whose adversarial map is farthest from the benign one).
 use super::cell::Cell;
-use super::figures::{draw_grid, err, register_font, MapsFile, FONT};
-use super::run::{status, Status};
+use super::figures::{draw_grid, err, register_font, FONT};
+use super::store::{status, MapsFile, Status};
 use crate::explain_cmd::colormap;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
@@ -61,7 +61,7 @@ fn l1(a: &[f32], b: &[f32]) -> f64 {
 /// adversarial map.
 pub fn outliers_figure(path: &Path, profile: &str, cells: &[Cell], cell_dir: &Path, per_framework: usize) -> anyhow::Result<Option<PathBuf>> {
     let mut rows = Vec::new();
-    for fw in ["pgd", "cw", "stadv"] {
+    for fw in advedge_attacks::Framework::ALL {
         let mut cand: Vec<(f64, Row)> = Vec::new();
         for c in cells.iter().filter(|c| c.framework == fw && c.variant != advedge_attacks::Variant::Plain && status(cell_dir, c) == Status::Done) {
             let Ok(s) = std::fs::read_to_string(cell_dir.join(format!("{}.maps.json", c.stem()))) else { continue };
@@ -69,7 +69,7 @@ pub fn outliers_figure(path: &Path, profile: &str, cells: &[Cell], cell_dir: &Pa
             for e in f.images.into_iter().filter(|e| e.success) {
                 let d = l1(&e.adversarial_map, &e.benign_map);
                 cand.push((d, Row {
-                    label: vec![format!("{} {}", super::paper::framework_label(fw), c.model), format!("{} {}", c.interpreter.name(), c.variant.name()), format!("test image {}", e.image_index), format!("L1 {d:.3}")],
+                    label: vec![format!("{} {}", fw.label(), c.model), format!("{} {}", c.interpreter.name(), c.variant.name()), format!("test image {}", e.image_index), format!("L1 {d:.3}")],
                     panels: vec![("adversarial image".into(), Panel::Image(e.adversarial_u8)), ("benign map".into(), Panel::Map(e.benign_map)), ("adversarial map".into(), Panel::Map(e.adversarial_map))],
                 }));
             }

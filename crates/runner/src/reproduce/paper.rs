@@ -41,16 +41,6 @@ pub fn lookup4(cells: &[PaperCell], framework: &str, model: &str, attacked: &str
         .map(|c| c.value)
 }
 
-/// Paper framework label for our framework id.
-pub fn framework_label(f: &str) -> &'static str {
-    match f {
-        "pgd" => "PGD",
-        "cw" => "C&W",
-        "stadv" => "StAdv",
-        _ => "?",
-    }
-}
-
 pub fn lookup(cells: &[PaperCell], table: u32, framework: &str, model: &str, interpreter: &str, variant: &str) -> Option<f64> {
     cells
         .iter()

@@ -8,7 +8,7 @@
 //! `<stem>.b<first image>.snapshot.json` (`advedge_attacks::snapshot`), removed once the batch's
 //! outcomes are recorded, so a killed MASK batch continues where its last snapshot left it.
 use super::cell::Cell;
-use super::run::write_atomic;
+use super::store::write_atomic;
 use advedge_attacks::snapshot::Checkpoint;
 use advedge_attacks::ImageOutcome;
 use serde::{Deserialize, Serialize};

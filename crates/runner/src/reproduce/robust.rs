@@ -6,41 +6,16 @@
 //! objective; weights + cards go to the settings' `weights_dir` (committed for `cifar`). Each
 //! evaluation is cached as `<out>/robust/<kind>-<key>.json`, keyed by the weights fingerprint and
 //! the evaluation settings, so re-rendering is cheap.
-use super::run::write_atomic;
+use super::grid::RobustSettings;
+use super::store::{write_atomic, Stage};
 use crate::repo;
 use advedge_countermeasures::robust::{evaluate, CamRobust, RobustPoint};
-use advedge_models::train::{train_with, TrainConfig};
-use advedge_models::{tensor_io, ArchConfig, ModelCard};
+use advedge_models::train::train_with;
+use advedge_models::{tensor_io, ModelCard};
 use burn::module::Module;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-
-/// `[robust.<profile>]` section of a grid file.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RobustSettings {
-    /// The "WRN": a wide CIFAR ResNet (see README for the size chosen for the CPU budget).
-    pub arch: ArchConfig,
-    pub train: TrainConfig,
-    /// AT objective: gamma, inner PGD radius (1/255 units), steps and step size (1/255 units).
-    pub gamma: f64,
-    pub train_eps255: f64,
-    pub inner_steps: usize,
-    pub inner_alpha255: f64,
-    /// Evaluation radii (1/255 units), PGD steps, test images, batch.
-    pub eval_eps255: Vec<f64>,
-    pub eval_steps: usize,
-    pub eval_images: usize,
-    pub eval_batch: usize,
-    /// Where weights and cards go (relative to the repository root); default `data/weights`.
-    pub weights_dir: Option<String>,
-    /// Checkpoint folder (relative to the repository root); default `runs/robust/<profile>`.
-    /// A tracked folder lets a long training resume from a fresh clone.
-    pub run_dir: Option<String>,
-    /// Name prefix of the weights (`<prefix>-nt`, `<prefix>-at`).
-    pub name: String,
-}
 
 const PAPER_ACC: [(&str, [f64; 7]); 2] = [("NT", [0.785, 0.190, 0.090, 0.080, 0.085, 0.085, 0.080]), ("AT", [0.685, 0.565, 0.465, 0.335, 0.280, 0.265, 0.220])];
 const PAPER_TAU: [(&str, [f64; 6]); 2] = [("NT", [0.542, 0.132, -0.06, -0.100, -0.083, -0.183]), ("AT", [0.870, 0.782, 0.736, 0.703, 0.706, 0.676])];
@@ -58,8 +33,9 @@ impl RobustSettings {
     }
 }
 
-/// Train (or resume, or reuse) one model; returns its card path.
-fn trained(profile: &str, s: &RobustSettings, kind: &str) -> anyhow::Result<PathBuf> {
+/// Train (or resume, or reuse) one model; returns its card path, or `None` when the model is not
+/// trained and `stage` only reads.
+fn trained(profile: &str, s: &RobustSettings, kind: &str, stage: Stage) -> anyhow::Result<Option<PathBuf>> {
     let dir = repo::root().join(s.weights_dir.as_deref().unwrap_or("data/weights"));
     std::fs::create_dir_all(&dir)?;
     let name = format!("{}-{kind}", s.name);
@@ -68,9 +44,15 @@ fn trained(profile: &str, s: &RobustSettings, kind: &str) -> anyhow::Result<Path
     let expected = format!("{} | objective: {}", s.arch.describe(), advedge_models::train::Objective::tag(&obj));
     if let Ok(card) = ModelCard::load(&card_path) {
         if card.architecture == s.arch && card.description == expected && card.epochs == s.train.epochs {
-            return Ok(card_path);
+            return Ok(Some(card_path));
+        }
+        if stage == Stage::Collect {
+            return Ok(None);
         }
         tracing::warn!("{} was made with other settings: retraining", card_path.display());
+    }
+    if stage == Stage::Collect {
+        return Ok(None);
     }
     let train = advedge_data::load_cifar10("train", false)?;
     let dev = repo::device().autodiff();
@@ -109,7 +91,7 @@ fn trained(profile: &str, s: &RobustSettings, kind: &str) -> anyhow::Result<Path
         history: t.state.history,
     };
     card.save(&card_path)?;
-    Ok(card_path)
+    Ok(Some(card_path))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -118,14 +100,18 @@ struct EvalCache {
     points: Vec<RobustPoint>,
 }
 
-fn evaluated(profile: &str, s: &RobustSettings, kind: &str, out_dir: &Path) -> anyhow::Result<(ModelCard, Vec<RobustPoint>)> {
-    let card_path = trained(profile, s, kind)?;
+/// The evaluated model, or `None` when it is not trained or not evaluated and `stage` only reads.
+fn evaluated(profile: &str, s: &RobustSettings, kind: &str, out_dir: &Path, stage: Stage) -> anyhow::Result<Option<(ModelCard, Vec<RobustPoint>)>> {
+    let Some(card_path) = trained(profile, s, kind, stage)? else { return Ok(None) };
     let card = ModelCard::load(&card_path)?;
     let weights = card.weights_path(&card_path);
     let key = format!("{:016x}", repo::fnv1a(format!("{}|{:?}|{}|{}|{}", repo::fingerprint(&weights), s.eval_eps255, s.eval_steps, s.eval_images, s.train.seed).as_bytes()));
     let cache = out_dir.join("robust").join(format!("{kind}-{key}.json"));
     if let Some(c) = std::fs::read_to_string(&cache).ok().and_then(|t| serde_json::from_str::<EvalCache>(&t).ok()) {
-        return Ok((card, c.points));
+        return Ok(Some((card, c.points)));
+    }
+    if stage == Stage::Collect {
+        return Ok(None);
     }
     let dev = repo::device();
     let model = tensor_io::load_weights(&card.architecture, &weights, &dev)?;
@@ -135,7 +121,7 @@ fn evaluated(profile: &str, s: &RobustSettings, kind: &str, out_dir: &Path) -> a
     tracing::info!("Table VII: evaluating {} on {} test images at eps {:?}/255", card.name, idx.len(), s.eval_eps255);
     let points = evaluate(&model, &x, &y, 32, &s.eval_eps255, s.eval_steps, s.eval_batch, s.train.seed);
     write_atomic(&cache, serde_json::to_string_pretty(&EvalCache { key, points: points.clone() })?.as_bytes())?;
-    Ok((card, points))
+    Ok(Some((card, points)))
 }
 
 fn cell(ours: Option<f64>, paper: Option<f64>) -> String {
@@ -162,7 +148,7 @@ fn shape_check(nt_clean: f64, nt: &[RobustPoint], at_clean: f64, at: &[RobustPoi
 }
 
 /// Train/evaluate NT and AT and write `tables/table7.{csv,md}`.
-pub fn render(profile: &str, s: &RobustSettings, out_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub fn render(profile: &str, s: &RobustSettings, out_dir: &Path, stage: Stage) -> anyhow::Result<Vec<PathBuf>> {
     let tdir = out_dir.join("tables");
     std::fs::create_dir_all(&tdir)?;
     let mut md = format!(
@@ -179,7 +165,10 @@ pub fn render(profile: &str, s: &RobustSettings, out_dir: &Path) -> anyhow::Resu
     let paper_at = |e: f64, row: &[f64]| PAPER_EPS.iter().position(|p| (p - e).abs() < 1e-9).and_then(|i| row.get(i).copied());
     let mut results = Vec::new();
     for (label, kind) in [("NT", "nt"), ("AT", "at")] {
-        let (card, pts) = evaluated(profile, s, kind, out_dir)?;
+        let Some((card, pts)) = evaluated(profile, s, kind, out_dir, stage)? else {
+            println!("Table VII: the {label} model is not trained or evaluated yet; run `cargo xtask reproduce table7 --profile {profile}`");
+            return Ok(Vec::new());
+        };
         results.push((label, card, pts));
     }
     for (metric, is_acc) in [("Testing accuracy", true), ("Kendall τ under attack on CAM", false)] {

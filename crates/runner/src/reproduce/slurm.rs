@@ -4,7 +4,8 @@
 //! `cargo xtask collect <target>` (or `reproduce` again) renders the tables afterwards.
 use super::cell::Cell;
 use super::grid::GridFile;
-use super::run::{profile_dir, ReproduceArgs};
+use super::args::ReproduceArgs;
+use super::store::profile_dir;
 use crate::repo;
 use anyhow::{bail, Context};
 use std::path::Path;

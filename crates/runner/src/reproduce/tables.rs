@@ -2,8 +2,9 @@
 //! and a per-cell summary with every metric (the data behind Figures 3-5).
 use super::cell::Cell;
 use super::grid::{GridFile, Profile};
-use super::paper::{self, framework_label};
-use super::run::{status, write_atomic, Status};
+use super::paper;
+use advedge_attacks::Framework;
+use super::store::{read_rows, status, write_atomic, CellRow, Stage, Status};
 use advedge_metrics::mean_std;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -22,38 +23,22 @@ pub struct CellSummary {
 }
 
 pub fn summarize_csv(path: &Path) -> anyhow::Result<CellSummary> {
-    let s = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut lines = s.lines();
-    let header: Vec<&str> = lines.next().context("empty cell file")?.split(',').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).with_context(|| format!("{}: no column `{name}`", path.display()));
-    let (cs, cp, cl, ci, cn, ct) = (col("success")?, col("target_prob")?, col("l1")?, col("iou")?, col("one_minus_ssim")?, col("seconds")?);
-    let (mut conf, mut l1, mut iou, mut noise, mut secs) = (vec![], vec![], vec![], vec![], vec![]);
-    let mut n = 0;
-    for line in lines.filter(|l| !l.is_empty()) {
-        let f: Vec<&str> = line.split(',').collect();
-        let num = |i: usize| f[i].parse::<f64>().with_context(|| format!("{}: bad number `{}`", path.display(), f[i]));
-        n += 1;
-        secs.push(num(ct)?);
-        if f[cs] == "1" {
-            conf.push(num(cp)?);
-            l1.push(num(cl)?);
-            iou.push(num(ci)?);
-            noise.push(num(cn)?);
-        }
-    }
+    let rows = read_rows(path)?;
+    let succ: Vec<&CellRow> = rows.iter().filter(|r| r.success).collect();
+    let col = |f: fn(&CellRow) -> f64| succ.iter().map(|r| f(r)).collect::<Vec<f64>>();
     let ms = |v: &[f64]| {
         let s = mean_std(v);
         (s.mean, s.std)
     };
     Ok(CellSummary {
-        images: n,
-        successes: conf.len(),
-        success_rate: conf.len() as f64 / n.max(1) as f64,
-        confidence: mean_std(&conf).mean,
-        seconds: mean_std(&secs).mean,
-        l1: ms(&l1),
-        iou: ms(&iou),
-        noise: ms(&noise),
+        images: rows.len(),
+        successes: succ.len(),
+        success_rate: succ.len() as f64 / rows.len().max(1) as f64,
+        confidence: mean_std(&col(|r| r.target_prob)).mean,
+        seconds: mean_std(&rows.iter().map(|r| r.seconds).collect::<Vec<_>>()).mean,
+        l1: ms(&col(|r| r.l1)),
+        iou: ms(&col(|r| r.iou)),
+        noise: ms(&col(|r| r.one_minus_ssim)),
     })
 }
 
@@ -65,9 +50,9 @@ fn fmt(v: Option<f64>, digits: usize) -> String {
 }
 
 /// Write summary.csv and the tables this grid targets; returns the written paths.
-pub fn render(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir: &Path, out_dir: &Path, subset: bool) -> anyhow::Result<Vec<PathBuf>> {
+pub fn render(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir: &Path, out_dir: &Path, subset: bool, stage: Stage) -> anyhow::Result<Vec<PathBuf>> {
     if !g.targets.iter().any(|t| ["table1", "table2", "table3", "table4"].contains(&t.as_str())) {
-        return render_countermeasures(g, profile, p, cells, cell_dir, out_dir);
+        return render_countermeasures(g, profile, p, cells, cell_dir, out_dir, stage);
     }
     let paper = paper::load()?;
     let mut done: Vec<(&Cell, CellSummary)> = Vec::new();
@@ -111,18 +96,18 @@ pub fn render(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir
             if t == 3 { format!(" Times are not comparable across machines and image sizes: ours are seconds per {side}x{side} image on the device named in each cell's manifest.") } else { String::new() }
         );
         md.push_str("| Framework | Model (paper) | Interpreter | ADV2 | AdvEdge | AdvEdge+ | Plain (ours only) |\n|---|---|---|---|---|---|---|\n");
-        let frameworks: Vec<String> = p.frameworks.clone().unwrap_or_else(|| g.grid.frameworks.clone());
+        let frameworks: Vec<Framework> = p.frameworks.clone().unwrap_or_else(|| g.grid.frameworks.clone());
         let models: Vec<String> = p.models.clone().unwrap_or_else(|| g.grid.models.clone());
         for f in &frameworks {
             for m in &models {
                 let pm = p.paper_models.get(m).cloned().unwrap_or_default();
                 for interp in ["Grad", "CAM", "MASK", "RTS"] {
-                    let mut row = format!("| {} | {m} ({pm}) | {interp} |", framework_label(f));
+                    let mut row = format!("| {} | {m} ({pm}) | {interp} |", f.label());
                     for v in ["ADV2", "AdvEdge", "AdvEdge+", "Plain"] {
                         let ours = done.iter().find(|(c, _)| &c.model == m && &c.framework == f && c.interpreter.name() == interp && c.variant.name() == v).map(|(_, s)| value(s));
-                        let pap = paper::lookup(&paper, t, framework_label(f), &pm, interp, v);
+                        let pap = paper::lookup(&paper, t, f.label(), &pm, interp, v);
                         if ours.is_some() || pap.is_some() {
-                            csv.push_str(&format!("{},{m},{pm},{interp},{v},{images},{},{},{}\n", framework_label(f), fmt(ours, 4), fmt(pap, 4), fmt(ours.zip(pap).map(|(a, b)| a - b), 4)).replace('–', ""));
+                            csv.push_str(&format!("{},{m},{pm},{interp},{v},{images},{},{},{}\n", f.label(), fmt(ours, 4), fmt(pap, 4), fmt(ours.zip(pap).map(|(a, b)| a - b), 4)).replace('–', ""));
                         }
                         let cell = if v == "Plain" { fmt(ours, digits) } else { format!("{} / {} ({})", fmt(ours, digits), fmt(pap, digits), fmt(ours.zip(pap).map(|(a, b)| a - b), digits)) };
                         row.push_str(&format!(" {cell} |"));
@@ -140,27 +125,27 @@ pub fn render(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir
         }
     }
     if g.targets.iter().any(|x| x == "table4") {
-        let tr = super::transfer::all(cells, cell_dir, p.transfer_mask_iters)?;
+        let tr = super::transfer::all(cells, cell_dir, p.transfer_mask_iters, stage)?;
         let mut csv = String::from("framework,model,paper_model,attacked,interpreter,variant,ours,paper,difference\n");
         let mut md = format!(
             "# Table IV: transferability (mean per-element L1 between I'(x*; t) and I'(x; y), successful samples)\n\nProfile `{profile}`{}: {}. Rows: the interpreter the examples were crafted against; columns: the interpreter extracting the maps (MASK with {} Adam iterations). Each entry: ours / paper; the RTS columns need a trained RTS network for the model (`cargo xtask train-rts`). Generated by `cargo xtask reproduce table4 --profile {profile}`.\n\n| Framework | Model (paper) | Attacked | Grad ADV2 | Grad AdvEdge | Grad AdvEdge+ | CAM ADV2 | CAM AdvEdge | CAM AdvEdge+ | MASK ADV2 | MASK AdvEdge | MASK AdvEdge+ | RTS ADV2 | RTS AdvEdge | RTS AdvEdge+ |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
             if subset { " (subset)" } else { "" }, p.description, p.transfer_mask_iters
         );
-        let frameworks: Vec<String> = p.frameworks.clone().unwrap_or_else(|| g.grid.frameworks.clone());
+        let frameworks: Vec<Framework> = p.frameworks.clone().unwrap_or_else(|| g.grid.frameworks.clone());
         let models: Vec<String> = p.models.clone().unwrap_or_else(|| g.grid.models.clone());
         for f in &frameworks {
             for m in &models {
                 let pm = p.paper_models.get(m).cloned().unwrap_or_default();
                 for att in ["Grad", "CAM", "MASK", "RTS"] {
-                    let mut row = format!("| {} | {m} ({pm}) | {att} |", framework_label(f));
+                    let mut row = format!("| {} | {m} ({pm}) | {att} |", f.label());
                     let mut any = false;
                     for ext in ["Grad", "CAM", "MASK", "RTS"] {
                         for v in ["ADV2", "AdvEdge", "AdvEdge+"] {
                             let ours = tr.rows.iter().find(|(c, _)| &c.model == m && &c.framework == f && c.interpreter.name() == att && c.variant.name() == v).and_then(|(_, r)| r.get(ext).copied());
-                            let pap = paper::lookup4(&paper, framework_label(f), &pm, att, ext, v);
+                            let pap = paper::lookup4(&paper, f.label(), &pm, att, ext, v);
                             any |= ours.is_some();
                             if ours.is_some() || pap.is_some() {
-                                csv.push_str(&format!("{},{m},{pm},{att},{ext},{v},{},{},{}\n", framework_label(f), fmt(ours, 4), fmt(pap, 4), fmt(ours.zip(pap).map(|(a, b)| a - b), 4)).replace('–', ""));
+                                csv.push_str(&format!("{},{m},{pm},{att},{ext},{v},{},{},{}\n", f.label(), fmt(ours, 4), fmt(pap, 4), fmt(ours.zip(pap).map(|(a, b)| a - b), 4)).replace('–', ""));
                             }
                             row.push_str(&format!(" {} / {} |", fmt(ours, 3), fmt(pap, 3)));
                         }
@@ -177,6 +162,9 @@ pub fn render(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir
             for (id, path) in &tr.missing_maps {
                 md.push_str(&format!("- `{id}`: `{}`\n", path.display()));
             }
+        }
+        if !tr.not_computed.is_empty() {
+            md.push_str(&format!("\nNot computed yet (`collect` only reads; run `cargo xtask reproduce table4 --profile {profile}`): {}\n", tr.not_computed.iter().map(|id| format!("`{id}`")).collect::<Vec<_>>().join(", ")));
         }
         let tdir = out_dir.join("tables");
         for (ext, body) in [("csv", &csv), ("md", &md)] {
@@ -201,7 +189,7 @@ pub fn render(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir
         written.push(p);
     }
     if g.targets.iter().any(|t| t == "table4") {
-        if let Some(p) = super::transfer::examples_figure(&fdir.join("fig7.png"), profile, cells, cell_dir, p.transfer_mask_iters)? {
+        if let Some(p) = super::transfer::examples_figure(&fdir.join("fig7.png"), profile, cells, cell_dir, p.transfer_mask_iters, stage)? {
             written.push(p);
         }
     }
@@ -227,16 +215,16 @@ pub fn render(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir
 
 /// Grids that only feed the countermeasure tables: their own tables and `index-<grid>.md`
 /// (the main grid's summary, figures and index are left alone).
-fn render_countermeasures(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir: &Path, out_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+fn render_countermeasures(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir: &Path, out_dir: &Path, stage: Stage) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     if g.targets.iter().any(|t| t == "table5" || t == "table6") {
         let s = g.detector.as_ref().with_context(|| format!("grid `{}` targets table5/table6 but has no [detector] section", g.name))?;
         let models = p.models.clone().unwrap_or_else(|| g.grid.models.clone());
-        written.extend(super::detector::render(profile, &models, s, cells, cell_dir, out_dir)?);
+        written.extend(super::detector::render(profile, &models, s, cells, cell_dir, out_dir, stage)?);
     }
     if g.targets.iter().any(|t| t == "table7") {
         let s = g.robust.as_ref().and_then(|r| r.get(profile)).with_context(|| format!("grid `{}` targets table7 but has no [robust.{profile}] section", g.name))?;
-        written.extend(super::robust::render(profile, s, out_dir)?);
+        written.extend(super::robust::render(profile, s, out_dir, stage)?);
     }
     let mut index = format!("# {}, profile `{profile}`\n\n{}\n\n", g.description, p.description);
     for w in &written {

@@ -5,7 +5,7 @@
 //! Adversarial images are read back from the cell's 8-bit copy (maps.json): a rounding of at most
 //! 1/510 per pixel, the same quantisation the paper applies to its MASK outputs.
 use super::cell::Cell;
-use super::run::{status, write_atomic, Status};
+use super::store::{status, write_atomic, Stage, Status};
 use crate::repo;
 use advedge_interpreters::mask::MaskConfig;
 use advedge_interpreters::Interpreter;
@@ -15,13 +15,13 @@ use anyhow::Context;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::figures::{successful_maps, MapsEntry as Entry};
+use super::store::{successful_maps, MapsEntry as Entry};
 
 /// The extracting interpreters of Table IV for `model` (RTS only if it has a trained network).
 pub fn extractors(model: &str, mask_iters: usize) -> Vec<Interpreter> {
     let data = crate::data_source::DataSource::for_model(model, &repo::weights_dir());
     let mut v = vec![Interpreter::Grad { pool: data.grad_pool() }, Interpreter::Cam, Interpreter::Mask(MaskConfig { iters: mask_iters, ..data.mask(false) })];
-    if let Ok(rts) = crate::attack_cmd::parse_interpreter("rts", model, &repo::weights_dir()) {
+    if let Ok(rts) = crate::names::parse_interpreter("rts", model, &repo::weights_dir()) {
         v.push(rts);
     }
     v
@@ -43,23 +43,33 @@ pub struct Example {
     pub adversarial: BTreeMap<String, Vec<f32>>,
 }
 
-/// `Ok(Err(path))` when the cell recorded successes but its maps file is missing (see
-/// [`successful_maps`]).
-fn cell_cache(c: &Cell, dir: &Path, mask_iters: usize) -> anyhow::Result<Result<TransferCache, PathBuf>> {
+/// A cell's transfer cache as rendering finds it.
+enum CacheState {
+    Ready(TransferCache),
+    /// The cell recorded successes but its maps file is missing (see [`successful_maps`]).
+    NoMaps(PathBuf),
+    /// Not computed yet, and this stage only reads (`collect`).
+    NotComputed,
+}
+
+fn cell_cache(c: &Cell, dir: &Path, mask_iters: usize, stage: Stage) -> anyhow::Result<CacheState> {
     let cache = dir.join(format!("{}.transfer.json", c.stem()));
     if let Ok(s) = std::fs::read_to_string(&cache) {
         if let Ok(v) = serde_json::from_str::<TransferCache>(&s) {
-            return Ok(Ok(v));
+            return Ok(CacheState::Ready(v));
         }
+    }
+    if stage == Stage::Collect {
+        return Ok(CacheState::NotComputed);
     }
     let ok: Vec<Entry> = match successful_maps(dir, c)? {
         Ok(v) => v,
-        Err(missing) => return Ok(Err(missing)),
+        Err(missing) => return Ok(CacheState::NoMaps(missing)),
     };
     let mut out = TransferCache::default();
     if ok.is_empty() {
         write_atomic(&cache, serde_json::to_string(&out)?.as_bytes())?;
-        return Ok(Ok(out));
+        return Ok(CacheState::Ready(out));
     }
     let (card, model) = repo::load_model(&c.model, None)?;
     let dev = repo::device();
@@ -82,7 +92,7 @@ fn cell_cache(c: &Cell, dir: &Path, mask_iters: usize) -> anyhow::Result<Result<
         ex.adversarial.insert(it.name().to_string(), advm[..ml].to_vec());
     }
     write_atomic(&cache, serde_json::to_string(&out)?.as_bytes()).with_context(|| format!("caching {}", cache.display()))?;
-    Ok(Ok(out))
+    Ok(CacheState::Ready(out))
 }
 
 /// Table IV's inputs: per done cell, extractor -> mean L1; and the done cells left out because
@@ -91,18 +101,21 @@ fn cell_cache(c: &Cell, dir: &Path, mask_iters: usize) -> anyhow::Result<Result<
 pub struct Transfers<'a> {
     pub rows: Vec<(&'a Cell, BTreeMap<String, f64>)>,
     pub missing_maps: Vec<(String, PathBuf)>,
+    /// Done cells whose transfer maps `collect` found not computed (cell ids).
+    pub not_computed: Vec<String>,
 }
 
 /// [`Transfers`] of every done attacked cell; a cell whose maps are missing is warned about.
-pub fn all<'a>(cells: &'a [Cell], dir: &Path, mask_iters: usize) -> anyhow::Result<Transfers<'a>> {
+pub fn all<'a>(cells: &'a [Cell], dir: &Path, mask_iters: usize, stage: Stage) -> anyhow::Result<Transfers<'a>> {
     let mut t = Transfers::default();
     for c in cells.iter().filter(|c| c.variant != advedge_attacks::Variant::Plain && status(dir, c) == Status::Done) {
-        match cell_cache(c, dir, mask_iters).with_context(|| format!("transferability of {}", c.id()))? {
-            Ok(cache) => t.rows.push((c, cache.l1)),
-            Err(path) => {
+        match cell_cache(c, dir, mask_iters, stage).with_context(|| format!("transferability of {}", c.id()))? {
+            CacheState::Ready(cache) => t.rows.push((c, cache.l1)),
+            CacheState::NoMaps(path) => {
                 tracing::warn!("{}: {} is missing, so Table IV leaves the cell out; rerun it with `--force --filter {}` to regenerate its maps", c.id(), path.display(), c.id());
                 t.missing_maps.push((c.id(), path));
             }
+            CacheState::NotComputed => t.not_computed.push(c.id()),
         }
     }
     Ok(t)
@@ -110,12 +123,12 @@ pub fn all<'a>(cells: &'a [Cell], dir: &Path, mask_iters: usize) -> anyhow::Resu
 
 /// Figure 7: for each model and attacked interpreter I (PGD AdvEdge), one example: the
 /// adversarial image, then every I′'s benign map (true class) and adversarial map (target class).
-pub fn examples_figure(path: &Path, profile: &str, cells: &[Cell], dir: &Path, mask_iters: usize) -> anyhow::Result<Option<std::path::PathBuf>> {
+pub fn examples_figure(path: &Path, profile: &str, cells: &[Cell], dir: &Path, mask_iters: usize, stage: Stage) -> anyhow::Result<Option<std::path::PathBuf>> {
     use super::panels::{render_rows, Panel, Row};
     let mut rows = Vec::new();
-    for c in cells.iter().filter(|c| c.framework == "pgd" && c.variant == advedge_attacks::Variant::AdvEdge && status(dir, c) == Status::Done) {
+    for c in cells.iter().filter(|c| c.framework == advedge_attacks::Framework::Pgd && c.variant == advedge_attacks::Variant::AdvEdge && status(dir, c) == Status::Done) {
         // A cell without its maps file is already named in Table IV's note.
-        let Ok(Some(ex)) = cell_cache(c, dir, mask_iters)?.map(|t| t.example) else { continue };
+        let CacheState::Ready(TransferCache { example: Some(ex), .. }) = cell_cache(c, dir, mask_iters, stage)? else { continue };
         let mut panels = vec![("adversarial image".to_string(), Panel::Image(ex.adversarial_u8.clone()))];
         for (name, bm) in &ex.benign {
             panels.push((format!("{name} benign"), Panel::Map(bm.clone())));
