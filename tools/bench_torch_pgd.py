@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch reference timing for the PGD x CAM and PGD x Grad AdvEdge loops (issue: attack engine).
+"""PyTorch reference timing for the PGD x CAM and PGD x Grad AdvEdge loops.
 
 The same ResNet-20 weights (data/weights/resnet20.safetensors, burn layout: fc.weight is [in,out]),
 the same 20 correctly classified CIFAR-10 test images (class-balanced stride through the sorted

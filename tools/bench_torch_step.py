@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""One PGD attack step at 224x224 on ResNet-50: PyTorch CPU reference for issue 7's benchmark.
+"""One PGD attack step at 224x224 on ResNet-50: PyTorch CPU reference for the step benchmark.
 
 The same operations as the rows of `cargo xtask bench-interpreters --model resnet50`:
   * PGD x CAM step: forward with layer4 features, CAM = sum_k w_ck A_k (min-max), loss

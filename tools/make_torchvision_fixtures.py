@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""torchvision reference for the ImageNet architectures (issue 7).
+"""torchvision reference for the ImageNet architectures.
 
 Writes, with torchvision's own classes (not re-implementations):
   * crates/models/tests/fixtures/torchvision/tiny_resnet.pth    torchvision ResNet with its own

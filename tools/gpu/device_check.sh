@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check of issue 7, as one script for the device tool (a lent GPU machine, offline, 10 min
+# The GPU check, as one script for the device tool (a lent GPU machine, offline, 10 min
 # a command). It times one attack step (bench-interpreters) and full-schedule paper cells on the
 # CUDA build, with random ResNet-50 weights (init-weights: no torchvision weights exist here).
 #

@@ -224,13 +224,18 @@ fn check_pgd(c: &mut Checker, p: &PgdConfig) {
     }
 }
 
+/// The loop counts and inner learning rate both bi-level MASK loops have.
+fn check_mask_loop(c: &mut Checker, [outer, every, refresh, plain, graph]: [usize; 5], inner_lr: f32) {
+    c.count("mask.outer_iters", outer, 1);
+    c.count("mask.refresh_every", every, 1);
+    c.count("mask.refresh_iters", refresh, 1);
+    c.count("mask.inner_plain", plain, 0);
+    c.count("mask.inner_graph", graph, 1);
+    c.positive("mask.inner_lr", inner_lr);
+}
+
 fn check_mask_pgd(c: &mut Checker, m: &MaskPgd) {
-    c.count("mask.outer_iters", m.outer_iters, 1);
-    c.count("mask.refresh_every", m.refresh_every, 1);
-    c.count("mask.refresh_iters", m.refresh_iters, 1);
-    c.count("mask.inner_plain", m.inner_plain, 0);
-    c.count("mask.inner_graph", m.inner_graph, 1);
-    c.positive("mask.inner_lr", m.inner_lr);
+    check_mask_loop(c, [m.outer_iters, m.refresh_every, m.refresh_iters, m.inner_plain, m.inner_graph], m.inner_lr);
     c.positive("mask.cls_step", m.cls_step);
     c.positive("mask.search_hi", m.search_hi);
     c.positive("mask.search_hi_late", m.search_hi_late);
@@ -256,12 +261,7 @@ fn check_optim(c: &mut Checker, o: &OptimConfig) {
 }
 
 fn check_mask_optim(c: &mut Checker, m: &MaskOptim) {
-    c.count("mask.outer_iters", m.outer_iters, 1);
-    c.count("mask.refresh_every", m.refresh_every, 1);
-    c.count("mask.refresh_iters", m.refresh_iters, 1);
-    c.count("mask.inner_plain", m.inner_plain, 0);
-    c.count("mask.inner_graph", m.inner_graph, 1);
-    c.positive("mask.inner_lr", m.inner_lr);
+    check_mask_loop(c, [m.outer_iters, m.refresh_every, m.refresh_iters, m.inner_plain, m.inner_graph], m.inner_lr);
     c.positive("mask.outer_lr", m.outer_lr);
     c.non_negative("mask.int_weight", m.int_weight);
     c.finite("mask.margin_floor", m.margin_floor);

@@ -49,7 +49,6 @@ pub struct OptimConfig {
     pub mask: Option<MaskOptim>,
     /// C&W-CAM counts the batch L2 once per sample of the authors' batch of 10 (spec 6 ⚠): L2 is
     /// multiplied by [`AUTHORS_BATCH`], a constant, so results do not depend on our batch size.
-    /// (Before session 5 it was multiplied by the actual batch size.)
     pub l2_times_batch: bool,
     /// Weight of the C&W f term in phase 1.
     pub cw_f_weight: f64,

@@ -113,9 +113,9 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
     let mut best: Vec<Best> = vec![None; b];
     if variant == Variant::Plain {
         // The plain control (ours, not in the paper): phase 2 without the map term, hence
-        // without the inner mask steps; the final iterate, quantised, is the output. (Until
-        // session 6 it ran phase 1 for all steps, whose C&W loss is almost only L2, with the
-        // classification term at 1e-4: it never reached the target.)
+        // without the inner mask steps; the final iterate, quantised, is the output. (Phase 1
+        // for all steps would never reach the target: its C&W loss is almost only L2, with the
+        // classification term at 1e-4.)
         let mut adam = Adam::new(p.len(), mo.outer_lr, true);
         let start2 = start(2, mo.outer_iters, &mut adam);
         let mut tick = Ticker::resumed("x MASK plain control (classification)", mo.outer_iters, start2);

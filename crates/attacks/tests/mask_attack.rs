@@ -105,8 +105,8 @@ fn cw_and_stadv_mask_run_and_store_quantised_successes() {
 
 #[test]
 fn cw_mask_plain_control_reaches_the_target() {
-    // The plain control of C&W x MASK is phase 2 without the map term. Until session 6 it ran
-    // phase 1 (L2 + 1e-4 x f) for every step and so stayed at x: 0 of 10 in the cifar profile.
+    // The plain control of C&W x MASK is phase 2 without the map term; phase 1 (L2 + 1e-4 x f)
+    // for every step would stay at x.
     use advedge_attacks::optim_attack::Kind;
     let (m, batch) = resnet20_and_two_images();
     let interp = Interpreter::Mask(MaskConfig { iters: 20, ..MaskConfig::v2_cifar() });

@@ -10,3 +10,10 @@
 
 pub mod detector;
 pub mod robust;
+
+/// What this crate reports instead of panicking: each variant carries the offending values.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CountermeasureError {
+    #[error("the detector needs samples on both sides of the split (train {train}, test {test})")]
+    EmptySplit { train: usize, test: usize },
+}

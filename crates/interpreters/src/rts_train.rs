@@ -8,6 +8,7 @@
 //! Seeded and resumable: (phase, step) and the weights/optimiser are checkpointed.
 use crate::mask::{blur, upsample};
 use crate::rts::{encoder_channels, RtsNet};
+use crate::InterpreterError;
 use advedge_data::ImageSource;
 use advedge_models::{tensor_io, Classifier, Features};
 use burn::module::Module;
@@ -119,21 +120,24 @@ fn to_ad(f: Features) -> Features {
 }
 
 /// Save trained RTS weights (safetensors; `valid()` brings the BN statistics up to date).
-pub fn save_net(net: &RtsNet, path: &Path) -> Result<(), String> {
+pub fn save_net(net: &RtsNet, path: &Path) -> Result<(), InterpreterError> {
     let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
-    net.valid().save_into(&mut SafetensorsStore::from_file(&tmp).overwrite(true)).map_err(|e| e.to_string())?;
-    advedge_models::tensor_io::canonicalise_metadata(&tmp).map_err(|e| e.to_string())?;
-    std::fs::rename(&tmp, path).map_err(|e| e.to_string())
+    let io = |reason: String| InterpreterError::Io { path: tmp.clone(), reason };
+    net.valid().save_into(&mut SafetensorsStore::from_file(&tmp).overwrite(true)).map_err(|e| io(e.to_string()))?;
+    advedge_models::tensor_io::canonicalise_metadata(&tmp).map_err(|e| io(e.to_string()))?;
+    std::fs::rename(&tmp, path).map_err(|e| InterpreterError::Io { path: path.to_path_buf(), reason: e.to_string() })
 }
 
 /// Train (or resume) an RTS network for `model` on `data` (any image size: CIFAR-10 in memory, or
 /// an ImageNet folder decoded batch by batch for a torchvision encoder).
-pub fn train_rts(model: &Classifier, data: &dyn ImageSource, cfg: &RtsTrainConfig, run_dir: &Path, device: &Device, progress: &dyn Fn(u8, usize, usize, f64)) -> Result<(RtsNet, RtsState), String> {
+pub fn train_rts(model: &Classifier, data: &dyn ImageSource, cfg: &RtsTrainConfig, run_dir: &Path, device: &Device, progress: &dyn Fn(u8, usize, usize, f64)) -> Result<(RtsNet, RtsState), InterpreterError> {
     let ad = device.clone().autodiff();
     let mad = model.clone().to_device(&ad).freeze();
     let ch = encoder_channels(model, device, cfg.widths.len());
     let k = model.fc_weight().dims()[1];
-    std::fs::create_dir_all(run_dir).map_err(|e| format!("{}: {e}", run_dir.display()))?;
+    let io = |p: &Path, e: &dyn std::fmt::Display| InterpreterError::Io { path: p.to_path_buf(), reason: e.to_string() };
+    let ck = |reason: String| InterpreterError::Checkpoint { run_dir: run_dir.to_path_buf(), reason };
+    std::fs::create_dir_all(run_dir).map_err(|e| io(run_dir, &e))?;
     let state_p = run_dir.join("state.json");
     device.seed(cfg.seed);
     let mut net = RtsNet::new(k, &ch, &cfg.widths, &ad);
@@ -141,13 +145,13 @@ pub fn train_rts(model: &Classifier, data: &dyn ImageSource, cfg: &RtsTrainConfi
     let new_opt = || AdamConfig::new().init();
     let mut opt: ModuleOptimizer = new_opt();
     if state_p.is_file() {
-        st = serde_json::from_str(&std::fs::read_to_string(&state_p).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        st = serde_json::from_str(&std::fs::read_to_string(&state_p).map_err(|e| io(&state_p, &e))?).map_err(|e| io(&state_p, &e))?;
         if &st.config != cfg {
-            return Err(format!("checkpoint in {} was made with another config; delete it or use another run dir", run_dir.display()));
+            return Err(ck("made with another config; delete it or use another run dir".into()));
         }
         let (net_p, opt_p) = st.paths(run_dir);
-        tensor_io::load_checkpoint_into(&mut net, &net_p).map_err(|e| e.to_string())?;
-        opt = new_opt().load(&opt_p).map_err(|e| format!("{e:?}"))?;
+        tensor_io::load_checkpoint_into(&mut net, &net_p).map_err(|e| io(&net_p, &e))?;
+        opt = new_opt().load(&opt_p).map_err(|e| ck(format!("optimiser state {}: {e:?}", opt_p.display())))?;
     }
     let t0 = std::time::Instant::now();
     let base = st.elapsed_secs;
@@ -162,7 +166,7 @@ pub fn train_rts(model: &Classifier, data: &dyn ImageSource, cfg: &RtsTrainConfi
         while st.step < steps {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed ^ ((phase as u64) << 40) ^ (st.step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             let idx: Vec<usize> = (0..b).map(|_| rng.gen_range(0..n)).collect();
-            let (xv, y) = data.batch(&idx).map_err(|e| e.to_string())?;
+            let (xv, y) = data.batch(&idx).map_err(|e| InterpreterError::Data(e.to_string()))?;
             let fake: Vec<bool> = (0..b).map(|_| rng.gen_bool(cfg.fake_frac)).collect();
             let sel: Vec<u32> = y.iter().zip(&fake).map(|(&l, &f)| if f { (l + rng.gen_range(1..k as u32)) % k as u32 } else { l }).collect();
             let x = tensor_io::images(xv, b, hh, ww, device);
@@ -193,7 +197,7 @@ pub fn train_rts(model: &Classifier, data: &dyn ImageSource, cfg: &RtsTrainConfi
             };
             let lv = tensor_io::to_vec(loss.clone().inner())[0] as f64;
             if !lv.is_finite() {
-                return Err(format!("RTS loss became {lv} in phase {} step {}", phase, st.step));
+                return Err(InterpreterError::Diverged { phase, step: st.step, loss: lv as f32 });
             }
             let grads = GradientsParams::from_grads(loss.backward(), &net);
             net = opt.step(if phase == 0 { cfg.lr_a } else { cfg.lr_b }, net, grads);
@@ -204,7 +208,7 @@ pub fn train_rts(model: &Classifier, data: &dyn ImageSource, cfg: &RtsTrainConfi
                 st.elapsed_secs = base + t0.elapsed().as_secs_f64();
                 let files = [format!("rts-p{phase}-s{}.bpk", st.step), format!("optim-p{phase}-s{}.bin", st.step)];
                 st.files = Some(files.clone());
-                tensor_io::save_training_checkpoint(run_dir, &net, &opt, &files, &serde_json::to_string_pretty(&st).unwrap(), &["rts", "optim"]).map_err(|e| e.to_string())?;
+                tensor_io::save_training_checkpoint(run_dir, &net, &opt, &files, &serde_json::to_string_pretty(&st).unwrap(), &["rts", "optim"]).map_err(|e| io(run_dir, &e))?;
             }
         }
         if phase == 0 {

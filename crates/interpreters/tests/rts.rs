@@ -69,7 +69,7 @@ fn rts_training_runs_checkpoints_and_resumes() {
     assert_eq!(tensor_io::to_vec(net.embed.val()), tensor_io::to_vec(net2.embed.val()));
     // a different config is refused
     let other = RtsTrainConfig { steps_b: 9, ..cfg };
-    assert!(train_rts(&m, &data, &other, &dir, &dev, &|_, _, _, _| {}).unwrap_err().contains("another config"));
+    assert!(train_rts(&m, &data, &other, &dir, &dev, &|_, _, _, _| {}).unwrap_err().to_string().contains("another config"));
     assert!(st.last_loss.is_finite());
 }
 

@@ -21,7 +21,7 @@ pub fn presets() -> Vec<Preset> {
             name: "densenet38",
             // DenseNet-BC with blocks [1, 4, 12] (depth 2*17+4 = 38), k = 16: 294k parameters,
             // most layers at 16x16 and 8x8 where they are cheap. `bench-model` b64 train steps,
-            // measured side by side (session 4, a ResNet-20 training beside them): ResNet-20 634 ms,
+            // measured side by side (with a ResNet-20 training beside them): ResNet-20 634 ms,
             // DenseNet-BC-22 k12 (74k params, three blocks of 3) 921 ms, this one 1,088 ms,
             // [3,6,12] k12 (221k) 1,503 ms, [2,8,16] k12 (308k) 1,394 ms. DenseNet-BC-22 has too
             // few parameters for the 85 % target; this one has ResNet-20's count at 1.7x its step.

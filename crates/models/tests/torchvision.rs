@@ -1,4 +1,4 @@
-//! torchvision parity (issue 7). References come from `tools/make_torchvision_fixtures.py`, which
+//! torchvision parity. References come from `tools/make_torchvision_fixtures.py`, which
 //! uses torchvision's own classes: tiny twins (committed) for logits, a zero-filled copy of the full
 //! ResNet-50 / DenseNet-169 key lists for structure, and the full random-weight models (100 MB,
 //! not committed) when `runs/fixtures/torchvision/` holds them.

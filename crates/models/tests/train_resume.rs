@@ -30,7 +30,7 @@ fn killed_run_resumes_to_the_same_weights() {
     let mut files: Vec<String> = std::fs::read_dir(tmp.join("b")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     files.sort();
     assert_eq!(files, ["model-e1-s2.bpk", "optim-e1-s2.bin", "state.json"]);
-    // A checkpoint in the pre-session-4 layout (fixed names, no `files` key) resumes the same way.
+    // A checkpoint in the older layout (fixed names, no `files` key) resumes the same way.
     let legacy = tmp.join("legacy");
     std::fs::create_dir_all(&legacy).unwrap();
     std::fs::copy(tmp.join("b/model-e1-s2.bpk"), legacy.join("model.bpk")).unwrap();

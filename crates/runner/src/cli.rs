@@ -23,6 +23,9 @@ enum Cmd {
     Reproduce(crate::reproduce::ReproduceArgs),
     /// Render a grid's tables from the cells that exist and list the missing ones.
     Collect(crate::reproduce::CollectArgs),
+    /// Compare the per-image results of two folders of one profile (a fresh run and the
+    /// committed one): every column but the seconds; exits 1 on any difference.
+    Compare(crate::reproduce::compare::CompareArgs),
     /// Run one attack cell and print its metrics.
     Attack(crate::attack_cmd::AttackArgs),
     /// Time the interpreters and the second-order Grad step.
@@ -51,6 +54,7 @@ pub fn main() -> anyhow::Result<()> {
         Cmd::BenchModel(a) => crate::models_cmd::bench(a),
         Cmd::Reproduce(a) => crate::reproduce::reproduce(a),
         Cmd::Collect(a) => crate::reproduce::collect(a),
+        Cmd::Compare(a) => crate::reproduce::compare::run(a),
         Cmd::Attack(a) => crate::attack_cmd::attack(a),
         Cmd::BenchInterpreters(a) => crate::bench_cmd::bench(a),
         Cmd::MaskQuality(a) => crate::quality_cmd::mask_quality(a),

@@ -42,6 +42,11 @@ fn rts(model: &str, weights_dir: &Path) -> anyhow::Result<Interpreter> {
     if !path.is_file() {
         bail!("{}: RTS weights named by {} are missing", path.display(), card.display());
     }
+    // A truncated or damaged file is an error here, not a panic inside a cell.
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    if let Err(e) = safetensors::SafeTensors::deserialize(&bytes) {
+        bail!("{}: not a usable safetensors file ({e:?}); retrain it with `cargo xtask train-rts --model {model}`", path.display());
+    }
     let current = repo::model_fingerprint_in(model, weights_dir);
     match &rc.classifier_weights {
         Some(fp) if *fp != current => bail!(

@@ -10,7 +10,7 @@ use advedge_interpreters::mask::{blur, upsample};
 use advedge_interpreters::rts::RtsNet;
 use advedge_interpreters::rts_train::{save_net, train_rts, RtsTrainConfig};
 use advedge_models::{tensor_io, Classifier};
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -145,8 +145,7 @@ pub fn train(a: TrainRtsArgs) -> anyhow::Result<()> {
     let (net, st) = train_rts(&model, train.as_ref(), &cfg, &run_dir, &dev, &|phase, step, _steps, loss| {
         bar.set_position(if phase == 0 { step as u64 } else { (cfg.steps_a + step) as u64 });
         bar.set_message(format!("phase {} loss {loss:.4}", if phase == 0 { "A" } else { "B" }));
-    })
-    .map_err(|e| anyhow!(e))?;
+    })?;
     bar.finish_and_clear();
     let net = burn::module::Module::to_device(net, &dev);
     let test = src.test_set()?;
@@ -162,7 +161,7 @@ pub fn train(a: TrainRtsArgs) -> anyhow::Result<()> {
         area += ar * w;
     }
     let weights_file = format!("rts-{}.safetensors", a.model);
-    save_net(&net, &dir.join(&weights_file)).map_err(|e| anyhow!(e))?;
+    save_net(&net, &dir.join(&weights_file))?;
     let rc = RtsCard { classifier: a.model.clone(), config: cfg, git_commit: repo::git_commit(), train_seconds: st.elapsed_secs, final_loss: st.last_loss, quality_images: q.len(), mean_mask_area: area, keep_top20_prediction_kept: top, keep_random20_prediction_kept: rnd, weights_file, classifier_weights: Some(repo::model_fingerprint_in(&a.model, &dir)) };
     let out = dir.join(format!("rts-{}.toml", a.model));
     std::fs::write(&out, toml::to_string_pretty(&rc)?).with_context(|| format!("writing {}", out.display()))?;

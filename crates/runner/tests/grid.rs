@@ -68,7 +68,12 @@ fn status_follows_files_and_atomic_writes_leave_no_temporaries() {
     assert_eq!(status(&d, &c), Status::Pending);
     std::fs::write(d.join(format!("{}.failed", c.stem())), "boom\nmore").unwrap();
     assert_eq!(status(&d, &c), Status::Failed("boom".into()));
-    write_atomic(&d.join(format!("{}.csv", c.stem())), b"x").unwrap();
+    // A CSV without a manifest that vouches for it is damaged, not done.
+    let csv = format!("{}\n", advedge_runner::reproduce::store::CSV_HEADER);
+    write_atomic(&d.join(format!("{}.csv", c.stem())), csv.as_bytes()).unwrap();
+    assert!(matches!(status(&d, &c), Status::Damaged(_)));
+    let check = advedge_runner::reproduce::store::FileCheck::of(csv.as_bytes());
+    write_atomic(&d.join(format!("{}.json", c.stem())), serde_json::json!({ "images": 0, "csv": check }).to_string().as_bytes()).unwrap();
     assert_eq!(status(&d, &c), Status::Done);
     let leftovers: Vec<_> = std::fs::read_dir(&d).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
     assert!(leftovers.is_empty());

@@ -54,6 +54,12 @@ fn rts_network_trained_on_other_weights_is_refused() {
     assert!(e.contains("trained on other weights") && e.contains("train-rts"), "{e}");
     std::fs::write(dir.join("rts-resnet20.toml"), with(&repo::model_fingerprint_in("resnet20", &dir))).unwrap();
     advedge_runner::names::parse_interpreter("rts", "resnet20", &dir).expect("matching weights are accepted");
+    // A truncated weights file is named before any cell runs (it used to panic inside one).
+    let w = dir.join("rts-resnet20.safetensors");
+    let bytes = std::fs::read(&w).unwrap();
+    std::fs::write(&w, &bytes[..bytes.len() / 2]).unwrap();
+    let e = advedge_runner::names::parse_interpreter("rts", "resnet20", &dir).unwrap_err().to_string();
+    assert!(e.contains("rts-resnet20.safetensors") && e.contains("not a usable safetensors file"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

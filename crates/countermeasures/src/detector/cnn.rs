@@ -116,9 +116,9 @@ fn accuracy(pred: &[u8], labels: &[u8]) -> f64 {
 
 /// Train `MapNet` on `train` (Adam, cross-entropy, shuffled mini-batches), then fit boosting on
 /// its features and evaluate both heads on `test`.
-pub fn run(train: &Samples, test: &Samples, cfg: &DetectorConfig, device: &Device) -> Result<DetectorResult, String> {
+pub fn run(train: &Samples, test: &Samples, cfg: &DetectorConfig, device: &Device) -> Result<DetectorResult, crate::CountermeasureError> {
     if train.is_empty() || test.is_empty() {
-        return Err(format!("need samples on both sides of the split (train {}, test {})", train.len(), test.len()));
+        return Err(crate::CountermeasureError::EmptySplit { train: train.len(), test: test.len() });
     }
     let ad = device.clone().autodiff();
     ad.seed(cfg.seed);

@@ -14,6 +14,6 @@ pub use cnn::{DetectorConfig, DetectorResult};
 pub use samples::{resize_bilinear, Samples};
 
 /// Train the feature extractor and the boosting head on `train`, evaluate on `test`.
-pub fn train_and_evaluate(train: &Samples, test: &Samples, cfg: &DetectorConfig, device: &burn::tensor::Device) -> Result<DetectorResult, String> {
+pub fn train_and_evaluate(train: &Samples, test: &Samples, cfg: &DetectorConfig, device: &burn::tensor::Device) -> Result<DetectorResult, crate::CountermeasureError> {
     cnn::run(train, test, cfg, device)
 }

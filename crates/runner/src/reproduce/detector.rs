@@ -284,7 +284,7 @@ mod tests {
     use super::{cell_text, csv_fields, Outcome};
 
     /// An entry without a detector says why and leaves the CSV accuracy empty (the paper-smoke
-    /// profile on random weights has 0-1 successful examples per cell: measured, session 9).
+    /// profile on random weights has 0-1 successful examples per cell).
     #[test]
     fn entries_without_a_detector_say_why() {
         let few = Outcome::TooFew { examples: 1 };

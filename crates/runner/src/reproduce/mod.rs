@@ -3,9 +3,11 @@
 
 pub mod args;
 pub mod cell;
+pub mod compare;
 pub mod detector;
 pub mod robust;
 pub mod figures;
+pub mod frame;
 pub mod grid;
 pub mod panels;
 pub mod partial;

@@ -62,11 +62,17 @@ struct Manifest<'a> {
     successes: usize,
     model_card: String,
     model_test_accuracy: f64,
+    /// Size and checksum of the per-image CSV (the store checks it before using the cell).
+    csv: store::FileCheck,
 }
 
 /// Run (or finish: see [`Partial`]) one cell; `fresh` ignores saved per-batch progress.
 fn run_cell(c: &Cell, dir: &Path, subset: bool, fresh: bool) -> anyhow::Result<String> {
     let _span = tracing::info_span!("cell", id = %c.id()).entered();
+    if let Status::Damaged(why) = status(dir, c) {
+        let moved = store::set_aside(dir, c)?;
+        tracing::warn!("{}: damaged ({why}); set aside as {} and re-run", c.id(), moved.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+    }
     let t0 = Instant::now();
     let started = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let (card, model) = repo::load_model(&c.model, None)?;
@@ -96,17 +102,19 @@ fn run_cell(c: &Cell, dir: &Path, subset: bool, fresh: bool) -> anyhow::Result<S
     bar.finish_and_clear();
     // Outcomes in the order of the clean images (a resumed file holds the first batches).
     let out: Vec<ImageOutcome> = clean.indices.iter().filter_map(|i| done.outcomes.iter().find(|o| o.image_index == *i).cloned()).collect();
+    store::remove_derived(dir, c)?;
     write_atomic(&store::maps_path(dir, c), serde_json::to_string(&MapsFile::of(&out))?.as_bytes())?;
+    let rows: Vec<CellRow> = out.iter().map(|o| CellRow::of(o, &clean)).collect();
+    let csv = store::rows_csv(&rows)?;
     let manifest = Manifest {
         cell: c, key: c.key(), git_commit: repo::git_commit(), advedge_version: env!("CARGO_PKG_VERSION"), burn_version: "0.22.1",
         device: repo::device_name(), rayon_threads: rayon_threads(), started_unix: started, wall_seconds: prior_seconds + t0.elapsed().as_secs_f64(),
         images: out.len(), subset, successes: out.iter().filter(|o| o.success).count(),
-        model_card: format!("data/weights/{}.toml", c.model), model_test_accuracy: card.test_accuracy,
+        model_card: format!("data/weights/{}.toml", c.model), model_test_accuracy: card.test_accuracy, csv: store::FileCheck::of(csv.as_bytes()),
     };
     write_atomic(&store::manifest_path(dir, c), serde_json::to_string_pretty(&manifest)?.as_bytes())?;
     // The CSV is written last: its presence marks the cell as done.
-    let rows: Vec<CellRow> = out.iter().map(|o| CellRow::of(o, &clean)).collect();
-    write_atomic(&store::csv_path(dir, c), store::rows_csv(&rows)?.as_bytes())?;
+    write_atomic(&store::csv_path(dir, c), csv.as_bytes())?;
     let _ = std::fs::remove_file(store::failed_path(dir, c));
     Partial::remove(dir, c);
     // The last batch's snapshot (the earlier ones went when their outcomes were saved).
@@ -195,7 +203,12 @@ pub fn reproduce(a: ReproduceArgs) -> anyhow::Result<()> {
     println!("{} [{}] profile `{}`: {} cells, {} images each{} -> {}", g.name, path.display(), a.profile, cells.len(), cells.first().map(|c| c.images).unwrap_or(0), if a.limit.is_some() { " (subset)" } else { "" }, dir.display());
     if a.dry_run {
         for c in &cells {
-            let st = match status(&dir, c) { Status::Done => "done".to_string(), Status::Pending => "pending".to_string(), Status::Failed(m) => format!("failed: {m}") };
+            let st = match status(&dir, c) {
+                Status::Done => "done".to_string(),
+                Status::Pending => "pending".to_string(),
+                Status::Failed(m) => format!("failed: {m}"),
+                Status::Damaged(m) => format!("damaged, will be set aside and re-run: {m}"),
+            };
             println!("  {:<40} {}  {}", c.id(), c.key(), st);
         }
         return Ok(());
@@ -269,6 +282,7 @@ pub fn collect(a: CollectArgs) -> anyhow::Result<()> {
             Status::Done => None,
             Status::Pending => Some(format!("  {} (pending)", c.id())),
             Status::Failed(m) => Some(format!("  {} (failed: {m})", c.id())),
+            Status::Damaged(m) => Some(format!("  {} (damaged: {m}; `reproduce` sets it aside and re-runs it)", c.id())),
         })
         .collect();
     for w in super::tables::render(&g, &a.profile, p, &cells, &dir, &profile_dir(&results, &a.profile), a.limit.is_some(), Stage::Collect)? {

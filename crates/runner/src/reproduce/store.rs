@@ -29,6 +29,82 @@ pub enum Status {
     Done,
     Pending,
     Failed(String),
+    /// The CSV exists but does not match its manifest (cut short, edited, missing rows): never
+    /// used, re-run after its files are set aside.
+    Damaged(String),
+}
+
+/// Size and FNV-1a of a file, as the manifest records them for the cell's CSV.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileCheck {
+    pub bytes: u64,
+    pub fnv1a: String,
+}
+
+impl FileCheck {
+    pub fn of(bytes: &[u8]) -> FileCheck {
+        FileCheck { bytes: bytes.len() as u64, fnv1a: format!("{:016x}", crate::repo::fnv1a(bytes)) }
+    }
+}
+
+/// The part of a manifest the store reads back. Manifests written before the CSV check existed
+/// have no `csv` entry; their row count is still checked.
+#[derive(Deserialize)]
+struct ManifestCheck {
+    images: usize,
+    #[serde(default)]
+    csv: Option<FileCheck>,
+}
+
+/// Whether a done cell's files are whole: the manifest parses, the CSV matches the size and
+/// checksum it records (when it does), parses, and has as many rows as the manifest's images.
+pub fn verify(dir: &Path, c: &Cell) -> anyhow::Result<()> {
+    let (mp, cp) = (manifest_path(dir, c), csv_path(dir, c));
+    let text = std::fs::read_to_string(&mp).with_context(|| format!("reading the manifest {}", mp.display()))?;
+    let m: ManifestCheck = serde_json::from_str(&text).with_context(|| format!("parsing the manifest {}", mp.display()))?;
+    let bytes = std::fs::read(&cp).with_context(|| format!("reading {}", cp.display()))?;
+    if let Some(want) = m.csv {
+        let got = FileCheck::of(&bytes);
+        if got != want {
+            anyhow::bail!("{}: {} bytes with checksum {}, its manifest records {} bytes with {}", cp.display(), got.bytes, got.fnv1a, want.bytes, want.fnv1a);
+        }
+    }
+    let rows = read_rows(&cp)?;
+    if rows.len() != m.images {
+        anyhow::bail!("{}: {} rows, its manifest records {} images", cp.display(), rows.len(), m.images);
+    }
+    Ok(())
+}
+
+/// Remove what was derived from a cell's maps (Table IV's `<stem>.transfer.json`, the
+/// detector's `<stem>.detmaps-<iters>.json`): a cell that runs again must not keep caches of its
+/// previous maps.
+pub fn remove_derived(dir: &Path, c: &Cell) -> anyhow::Result<()> {
+    let stem = c.stem();
+    let Ok(rd) = std::fs::read_dir(dir) else { return Ok(()) };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(rest) = name.strip_prefix(&format!("{stem}.")) {
+            if rest == "transfer.json" || (rest.starts_with("detmaps-") && rest.ends_with(".json")) {
+                std::fs::remove_file(e.path()).with_context(|| format!("removing {}", e.path().display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Move a damaged cell's CSV and manifest aside (`<name>.damaged`), so that its rerun starts
+/// clean and the damaged files stay for inspection; returns the new paths.
+pub fn set_aside(dir: &Path, c: &Cell) -> anyhow::Result<Vec<PathBuf>> {
+    let mut moved = Vec::new();
+    for p in [csv_path(dir, c), manifest_path(dir, c)] {
+        if p.is_file() {
+            let to = PathBuf::from(format!("{}.damaged", p.display()));
+            std::fs::rename(&p, &to).with_context(|| format!("moving {} aside", p.display()))?;
+            moved.push(to);
+        }
+    }
+    Ok(moved)
 }
 
 pub fn csv_path(dir: &Path, c: &Cell) -> PathBuf {
@@ -46,7 +122,10 @@ pub fn failed_path(dir: &Path, c: &Cell) -> PathBuf {
 
 pub fn status(dir: &Path, c: &Cell) -> Status {
     if csv_path(dir, c).is_file() {
-        Status::Done
+        match verify(dir, c) {
+            Ok(()) => Status::Done,
+            Err(e) => Status::Damaged(format!("{e:#}")),
+        }
     } else if let Ok(msg) = std::fs::read_to_string(failed_path(dir, c)) {
         Status::Failed(msg.lines().next().unwrap_or("").to_string())
     } else {
@@ -210,6 +289,48 @@ mod tests {
     fn cell() -> Cell {
         let config = AttackConfig::paper(Framework::Pgd, &Interpreter::Cam, Variant::AdvEdge).check().unwrap();
         Cell { model: "m".into(), framework: Framework::Pgd, interpreter: Interpreter::Cam, variant: Variant::AdvEdge, images: 2, batch: 2, config, code_version: 1, revision: 0, weights: "w".into(), any_images: true }
+    }
+
+    /// A cut CSV, a CSV missing its last row, a changed CSV and a missing manifest are each
+    /// `Damaged`, naming the file, never `Done`; setting the cell aside makes it pending.
+    #[test]
+    fn damaged_cells_are_named_and_set_aside() {
+        let dir = std::env::temp_dir().join(format!("advedge-damaged-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = cell();
+        let rows = vec![
+            CellRow { image_index: 0, label: 1, target: 2, success: true, target_prob: 0.9, l1: 0.1, iou: 0.5, one_minus_ssim: 0.01, seconds: 1.0, iterations: 10, failure: String::new() },
+            CellRow { image_index: 5, label: 3, target: 4, success: false, target_prob: 0.1, l1: 0.2, iou: 0.4, one_minus_ssim: 0.02, seconds: 1.0, iterations: 10, failure: "NaN, step 3".into() },
+        ];
+        let csv = rows_csv(&rows).unwrap();
+        let manifest = |check: Option<FileCheck>| serde_json::json!({ "images": 2, "csv": check }).to_string();
+        std::fs::write(manifest_path(&dir, &c), manifest(Some(FileCheck::of(csv.as_bytes())))).unwrap();
+        std::fs::write(csv_path(&dir, &c), &csv).unwrap();
+        assert_eq!(status(&dir, &c), Status::Done);
+        assert_eq!(read_rows(&csv_path(&dir, &c)).unwrap(), rows, "rows read back as written");
+        let damaged = |s: Status| match s {
+            Status::Damaged(why) => why,
+            other => panic!("not damaged: {other:?}"),
+        };
+        // Cut mid-line.
+        std::fs::write(csv_path(&dir, &c), &csv[..csv.len() - 9]).unwrap();
+        assert!(damaged(status(&dir, &c)).contains(".csv"));
+        // Without the checksum (an older manifest), a missing last row is caught by the count.
+        std::fs::write(manifest_path(&dir, &c), manifest(None)).unwrap();
+        let short: String = csv.lines().take(2).map(|l| format!("{l}\n")).collect();
+        std::fs::write(csv_path(&dir, &c), &short).unwrap();
+        assert!(damaged(status(&dir, &c)).contains("1 rows, its manifest records 2"));
+        // A cut line without the checksum is a parse error naming the file.
+        std::fs::write(csv_path(&dir, &c), format!("{short}5,3,4")).unwrap();
+        assert!(damaged(status(&dir, &c)).contains(".csv"));
+        // No manifest at all.
+        std::fs::remove_file(manifest_path(&dir, &c)).unwrap();
+        assert!(damaged(status(&dir, &c)).contains("manifest"));
+        let moved = set_aside(&dir, &c).unwrap();
+        assert_eq!(moved.len(), 1);
+        assert!(moved[0].display().to_string().ends_with(".csv.damaged"));
+        assert_eq!(status(&dir, &c), Status::Pending);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// A fresh checkout has cell CSVs but no (git-ignored) maps: with no success recorded there

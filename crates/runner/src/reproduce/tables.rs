@@ -4,42 +4,20 @@ use super::cell::Cell;
 use super::grid::{GridFile, Profile};
 use super::paper;
 use advedge_attacks::Framework;
-use super::store::{read_rows, status, write_atomic, CellRow, Stage, Status};
-use advedge_metrics::mean_std;
+use super::frame::{self, CellSummary};
+use super::store::{status, write_atomic, Stage, Status};
+use std::collections::BTreeMap;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 
-/// Aggregated metrics of one finished cell.
-#[derive(Clone, Debug)]
-pub struct CellSummary {
-    pub images: usize,
-    pub successes: usize,
-    pub success_rate: f64,
-    pub confidence: f64,
-    pub seconds: f64,
-    pub l1: (f64, f64),
-    pub iou: (f64, f64),
-    pub noise: (f64, f64),
-}
-
-pub fn summarize_csv(path: &Path) -> anyhow::Result<CellSummary> {
-    let rows = read_rows(path)?;
-    let succ: Vec<&CellRow> = rows.iter().filter(|r| r.success).collect();
-    let col = |f: fn(&CellRow) -> f64| succ.iter().map(|r| f(r)).collect::<Vec<f64>>();
-    let ms = |v: &[f64]| {
-        let s = mean_std(v);
-        (s.mean, s.std)
-    };
-    Ok(CellSummary {
-        images: rows.len(),
-        successes: succ.len(),
-        success_rate: succ.len() as f64 / rows.len().max(1) as f64,
-        confidence: mean_std(&col(|r| r.target_prob)).mean,
-        seconds: mean_std(&rows.iter().map(|r| r.seconds).collect::<Vec<_>>()).mean,
-        l1: ms(&col(|r| r.l1)),
-        iou: ms(&col(|r| r.iou)),
-        noise: ms(&col(|r| r.one_minus_ssim)),
-    })
+/// The grid's tidy per-image table of its done cells, `cells.parquet` for the main grid and
+/// `cells-<grid>.parquet` for the others, and the per-cell summaries computed from it.
+fn per_image_table(g: &GridFile, cells: &[Cell], cell_dir: &Path, out_dir: &Path) -> anyhow::Result<(PathBuf, BTreeMap<String, CellSummary>)> {
+    let done: Vec<&Cell> = cells.iter().filter(|c| status(cell_dir, c) == Status::Done).collect();
+    let path = out_dir.join(if g.name == "main" { "cells.parquet".to_string() } else { format!("cells-{}.parquet", g.name) });
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    frame::write_parquet(&mut frame::per_image(&done, cell_dir)?, &path)?;
+    Ok((path.clone(), frame::summaries(&path)?))
 }
 
 fn fmt(v: Option<f64>, digits: usize) -> String {
@@ -55,13 +33,9 @@ pub fn render(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir
         return render_countermeasures(g, profile, p, cells, cell_dir, out_dir, stage);
     }
     let paper = paper::load()?;
-    let mut done: Vec<(&Cell, CellSummary)> = Vec::new();
-    for c in cells {
-        if status(cell_dir, c) == Status::Done {
-            done.push((c, summarize_csv(&cell_dir.join(format!("{}.csv", c.stem())))?));
-        }
-    }
-    let mut written = Vec::new();
+    let (table, sums) = per_image_table(g, cells, cell_dir, out_dir)?;
+    let done: Vec<(&Cell, CellSummary)> = cells.iter().filter_map(|c| sums.get(&c.key()).map(|s| (c, s.clone()))).collect();
+    let mut written = vec![table];
     let mut sum = String::from("model,framework,interpreter,variant,images,successes,success_rate,confidence,seconds_per_image,l1_mean,l1_std,iou_mean,iou_std,one_minus_ssim_mean,one_minus_ssim_std,key\n");
     for (c, s) in &done {
         sum.push_str(&format!(
@@ -216,7 +190,7 @@ pub fn render(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir
 /// Grids that only feed the countermeasure tables: their own tables and `index-<grid>.md`
 /// (the main grid's summary, figures and index are left alone).
 fn render_countermeasures(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir: &Path, out_dir: &Path, stage: Stage) -> anyhow::Result<Vec<PathBuf>> {
-    let mut written = Vec::new();
+    let mut written = vec![per_image_table(g, cells, cell_dir, out_dir)?.0];
     if g.targets.iter().any(|t| t == "table5" || t == "table6") {
         let s = g.detector.as_ref().with_context(|| format!("grid `{}` targets table5/table6 but has no [detector] section", g.name))?;
         let models = p.models.clone().unwrap_or_else(|| g.grid.models.clone());
