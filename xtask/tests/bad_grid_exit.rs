@@ -13,3 +13,17 @@ fn a_bad_grid_exits_1_naming_the_setting() {
     assert!(!d.join("r").exists(), "nothing may be written");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// `ADVEDGE_DATA` pointing nowhere is an error naming it, not a silent fall-back to the
+/// default data roots.
+#[test]
+fn a_data_override_that_is_no_folder_is_an_error() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["attack", "--model", "resnet20", "--interpreter", "cam", "--images", "1", "--scale", "0.01"])
+        .env("ADVEDGE_DATA", "/no/such/data/root")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("ADVEDGE_DATA") && err.contains("/no/such/data/root"), "{err}");
+}

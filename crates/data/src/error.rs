@@ -6,6 +6,9 @@ use std::path::PathBuf;
 pub enum DataError {
     #[error("data set `{wanted}` not found; looked in: {}. Put it there (see ../shared/data/README.md) or set {env} to a folder containing `{wanted}/`", fmt_paths(.tried), env = crate::DATA_ENV)]
     NoRoot { wanted: String, tried: Vec<PathBuf> },
+    /// The override is set but names no folder: an error, never a silent fall-back.
+    #[error("{env} is set to {path}, which is not a folder (unset it to use the default data roots)", env = crate::DATA_ENV)]
+    EnvNotAFolder { path: PathBuf },
     #[error("cannot read {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("cannot decode image {path}: {reason}")]

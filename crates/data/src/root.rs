@@ -31,8 +31,15 @@ pub fn candidate_roots() -> Vec<PathBuf> {
     out
 }
 
-/// The first candidate root that contains `wanted` as a sub-folder.
+/// The first candidate root that contains `wanted` as a sub-folder. `$ADVEDGE_DATA` set to
+/// something that is not a folder is an error naming it.
 pub fn resolve_data_root(wanted: &str) -> Result<PathBuf, DataError> {
+    if let Some(v) = std::env::var_os(DATA_ENV) {
+        let p = PathBuf::from(v);
+        if !p.is_dir() {
+            return Err(DataError::EnvNotAFolder { path: p });
+        }
+    }
     let tried = candidate_roots();
     for root in &tried {
         if root.join(wanted).is_dir() {

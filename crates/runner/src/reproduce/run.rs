@@ -12,7 +12,6 @@ use crate::repo;
 use advedge_attacks::ImageOutcome;
 use advedge_interpreters::InterpreterKind;
 use anyhow::{bail, Context};
-use serde::Serialize;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -44,26 +43,6 @@ pub fn expand(g: &GridFile, p: &Profile, limit: Option<usize>) -> anyhow::Result
         }
     }
     Ok(cells)
-}
-
-#[derive(Serialize)]
-struct Manifest<'a> {
-    cell: &'a Cell,
-    key: String,
-    git_commit: String,
-    advedge_version: &'static str,
-    burn_version: &'static str,
-    device: String,
-    rayon_threads: usize,
-    started_unix: u64,
-    wall_seconds: f64,
-    images: usize,
-    subset: bool,
-    successes: usize,
-    model_card: String,
-    model_test_accuracy: f64,
-    /// Size and checksum of the per-image CSV (the store checks it before using the cell).
-    csv: store::FileCheck,
 }
 
 /// Run (or finish: see [`Partial`]) one cell; `fresh` ignores saved per-batch progress.
@@ -106,7 +85,7 @@ fn run_cell(c: &Cell, dir: &Path, subset: bool, fresh: bool) -> anyhow::Result<S
     write_atomic(&store::maps_path(dir, c), serde_json::to_string(&MapsFile::of(&out))?.as_bytes())?;
     let rows: Vec<CellRow> = out.iter().map(|o| CellRow::of(o, &clean)).collect();
     let csv = store::rows_csv(&rows)?;
-    let manifest = Manifest {
+    let manifest = store::Manifest {
         cell: c, key: c.key(), git_commit: repo::git_commit(), advedge_version: env!("CARGO_PKG_VERSION"), burn_version: "0.22.1",
         device: repo::device_name(), rayon_threads: rayon_threads(), started_unix: started, wall_seconds: prior_seconds + t0.elapsed().as_secs_f64(),
         images: out.len(), subset, successes: out.iter().filter(|o| o.success).count(),

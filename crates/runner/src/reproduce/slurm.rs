@@ -57,7 +57,17 @@ pub fn submit(a: &ReproduceArgs, g: &GridFile, cells: &[Cell], results: &Path) -
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::create_dir_all(profile_dir(&results, &a.profile).join("cells"))?;
     let exe = std::env::current_exe().context("locating the running binary")?;
-    let path = dir.join(format!("{}-{}.sbatch", a.target, a.profile));
+    // A grid given by path is named by its (checked) `name`, so the script stays in `slurm/`.
+    let stem = if a.target.ends_with(".toml") { g.name.clone() } else { a.target.clone() };
+    super::grid::check_name("the target", &stem)?;
+    for (flag, v) in [("--partition", &a.partition), ("--time", &a.time)] {
+        if let Some(v) = v {
+            if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | ',')) {
+                bail!("{flag} `{}`: letters, digits, `.`, `_`, `-`, `:` and `,` only (it goes into the sbatch script)", v.escape_debug());
+            }
+        }
+    }
+    let path = dir.join(format!("{stem}-{}.sbatch", a.profile));
     std::fs::write(&path, script(a, g, cells, &results, &exe)).with_context(|| format!("writing {}", path.display()))?;
     println!("wrote {} ({} cells, {} array tasks)", path.display(), cells.len(), cells.len().div_ceil(a.cells_per_task.max(1)));
     if a.no_submit {

@@ -47,6 +47,28 @@ impl FileCheck {
     }
 }
 
+/// A cell's manifest (`<stem>.json`): what made it (configuration, weights, commit, device,
+/// threads, timings) and what it holds (images, successes, the CSV's size and checksum).
+#[derive(Serialize)]
+pub struct Manifest<'a> {
+    pub cell: &'a Cell,
+    pub key: String,
+    pub git_commit: String,
+    pub advedge_version: &'static str,
+    pub burn_version: &'static str,
+    pub device: String,
+    pub rayon_threads: usize,
+    pub started_unix: u64,
+    pub wall_seconds: f64,
+    pub images: usize,
+    pub subset: bool,
+    pub successes: usize,
+    pub model_card: String,
+    pub model_test_accuracy: f64,
+    /// Size and checksum of the per-image CSV (the store checks it before using the cell).
+    pub csv: FileCheck,
+}
+
 /// The part of a manifest the store reads back. Manifests written before the CSV check existed
 /// have no `csv` entry; their row count is still checked.
 #[derive(Deserialize)]
