@@ -17,6 +17,9 @@ pub enum DataError {
     BadSize { path: PathBuf, got_w: u32, got_h: u32, want_w: u32, want_h: u32 },
     #[error("no images found under {path}")]
     Empty { path: PathBuf },
+    /// The class folders are not the data set's classes (labels would be renumbered silently).
+    #[error("{path}: class folders {found:?} are not the {expected} classes of the data set (missing: {missing:?}; unexpected: {extra:?})")]
+    ClassMismatch { path: PathBuf, expected: usize, found: Vec<String>, missing: Vec<String>, extra: Vec<String> },
     #[error("folder name {path} is not a class index (ImageNetV2 layout expects <root>/<class index>/<file>)")]
     BadClassFolder { path: PathBuf },
 }

@@ -27,8 +27,23 @@ pub const CIFAR10_CLASSES: [&str; 10] = [
 /// Load a CIFAR-10 split (`train` or `test`) from the resolved data root.
 pub fn load_cifar10(split: &str, skip_bad: bool) -> Result<Dataset, DataError> {
     let root = resolve_data_root("cifar10")?;
+    check_classes(&root.join("cifar10").join(split), &CIFAR10_CLASSES)?;
     let entries = list_image_folder(&root.join("cifar10"), split)?;
     Dataset::decode(entries, &DecodeOptions { resize: Resize::Exact(32, 32), skip_bad })
+}
+
+/// The class folders of `dir` must be exactly `classes` (labels are folder positions, so a
+/// missing or extra folder would silently renumber them); an error names both differences.
+pub fn check_classes(dir: &std::path::Path, classes: &[&str]) -> Result<(), DataError> {
+    let rd = std::fs::read_dir(dir).map_err(|source| DataError::Io { path: dir.to_path_buf(), source })?;
+    let mut found: Vec<String> = rd.flatten().filter(|e| e.path().is_dir()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    found.sort();
+    let missing: Vec<String> = classes.iter().filter(|c| !found.iter().any(|f| f == *c)).map(|c| c.to_string()).collect();
+    let extra: Vec<String> = found.iter().filter(|f| !classes.contains(&f.as_str())).cloned().collect();
+    if missing.is_empty() && extra.is_empty() {
+        return Ok(());
+    }
+    Err(DataError::ClassMismatch { path: dir.to_path_buf(), expected: classes.len(), found, missing, extra })
 }
 
 /// Load the ImageNetV2-layout sample folder, resized and centre-cropped to 224x224.

@@ -78,3 +78,20 @@ fn augmentation_is_deterministic_and_in_range() {
     assert_eq!(a, b);
     assert!(a.iter().all(|v| (0.0..=1.0).contains(v)));
 }
+
+/// A copy of CIFAR-10 with three class folders would renumber the labels 0-2 silently: it is an
+/// error naming the missing folders instead.
+#[test]
+fn class_folders_must_be_the_data_sets_classes() {
+    let root = tmpdir("classes");
+    for c in ["airplane", "automobile", "cat"] {
+        std::fs::create_dir_all(root.join(c)).unwrap();
+    }
+    let msg = check_classes(&root, &CIFAR10_CLASSES).unwrap_err().to_string();
+    assert!(msg.contains("missing") && msg.contains("\"bird\"") && msg.contains("truck"), "{msg}");
+    std::fs::create_dir_all(root.join("cats")).unwrap();
+    let msg = check_classes(&root, &["airplane", "automobile", "cat"]).unwrap_err().to_string();
+    assert!(msg.contains("unexpected: [\"cats\"]"), "{msg}");
+    std::fs::remove_dir_all(root.join("cats")).unwrap();
+    check_classes(&root, &["airplane", "automobile", "cat"]).unwrap();
+}

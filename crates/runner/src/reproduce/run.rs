@@ -57,6 +57,13 @@ fn run_cell(c: &Cell, dir: &Path, subset: bool, fresh: bool) -> anyhow::Result<S
     let (card, model) = repo::load_model(&c.model, None)?;
     let dev = repo::device();
     let clean = correct_images(&model, c.images, &dev, DataSource::for_arch(&card.architecture), c.any_images)?;
+    // An empty cell marked done would hide the problem from every later run.
+    if clean.is_empty() {
+        bail!("no test image to attack: the classifier gets none of the screened images right (wrong data or weights?)");
+    }
+    if clean.len() < c.images {
+        tracing::warn!("{}: only {} of the {} images the profile asks for were found (the data set is smaller)", c.id(), clean.len(), c.images);
+    }
     let mut done = Partial::load(dir, c, fresh);
     let prior_seconds = done.seconds;
     let batches = clean.len().div_ceil(c.batch);
