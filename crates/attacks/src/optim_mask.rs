@@ -9,7 +9,7 @@ use crate::interp_loss::Best;
 use crate::inner_mask::{store_best, InnerMask};
 use crate::optim_attack::{checked_step, cw_f, edge_view_factor, flow_loss, init_params, tanh_image, warp, Kind, MaskOptim, OptimConfig};
 use crate::progress::Ticker;
-use crate::snapshot::{bits, fingerprint, load_best, save_best, unbits, Checkpoint, Saver, State};
+use crate::snapshot::{begin, bits, load_best, save_best, unbits, Checkpoint, State};
 use crate::{AttackBatch, ImageOutcome, Variant};
 use advedge_interpreters::mask::{self, MaskConfig};
 use advedge_interpreters::Interpreter;
@@ -17,7 +17,6 @@ use advedge_models::adam::Adam;
 use advedge_models::{tensor_io, Classifier};
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use std::time::{Duration, Instant};
 
 /// Σ_b max(μ_b, floor), μ = max_{j≠t} z_j − z_t.
 fn margin_floor_sum(logits: Tensor<2>, t: Tensor<1, Int>, floor: f64) -> Tensor<1> {
@@ -34,10 +33,7 @@ fn margin_floor_sum(logits: Tensor<2>, t: Tensor<1, Int>, floor: f64) -> Tensor<
 pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &OptimConfig, batch: &AttackBatch, ck: Option<&Checkpoint>) -> Vec<ImageOutcome> {
     let Interpreter::Mask(mcfg) = interp else { panic!("optim_mask::run needs Interpreter::Mask") };
     let mo = cfg.mask.clone().unwrap_or_else(MaskOptim::paper);
-    let fc = fingerprint(&tensor_io::to_vec(model.fc_weight()));
-    let mut saver = Saver::new(ck, format!("optim-mask|{variant:?}|{cfg:?}|{mcfg:?}|{:?}|{:016x}|{fc:016x}", batch.indices, fingerprint(&batch.images)));
-    let resume = saver.load();
-    let t0 = Instant::now().checked_sub(Duration::from_secs_f64(saver.prior)).unwrap_or_else(Instant::now);
+    let (mut saver, resume, t0) = begin(ck, format!("optim-mask|{variant:?}|{cfg:?}|{mcfg:?}"), model, batch);
     let dev: Device = model.fc_weight().device();
     let ad = dev.clone().autodiff();
     let mad = model.clone().to_device(&ad).freeze();

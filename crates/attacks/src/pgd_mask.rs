@@ -17,7 +17,7 @@ use crate::losses::{margin_sum, smoothed_ce_sum, target_probs};
 use crate::pgd::{signed_step, MaskPgd, PgdConfig};
 use crate::progress::Ticker;
 use crate::rng::image_rng;
-use crate::snapshot::{bits, fingerprint, load_best, save_best, set_word_pos, unbits, word_pos, Checkpoint, Saver, State};
+use crate::snapshot::{begin, bits, load_best, save_best, set_word_pos, unbits, word_pos, Checkpoint, State};
 use crate::{AttackBatch, ImageOutcome, Variant};
 use advedge_interpreters::mask::{self, MaskConfig};
 use advedge_interpreters::Interpreter;
@@ -25,7 +25,6 @@ use advedge_models::{tensor_io, Classifier};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::Rng;
-use std::time::{Duration, Instant};
 
 fn per_sample_normalise(g: &[f32], b: usize) -> Vec<f32> {
     let n = g.len() / b;
@@ -48,10 +47,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
     let Interpreter::Mask(mcfg) = interp else { panic!("pgd_mask::run needs Interpreter::Mask") };
     let mp = cfg.mask.clone().unwrap_or_else(|| MaskPgd::paper(variant));
     let x0 = batch.images.clone();
-    let fc = fingerprint(&tensor_io::to_vec(model.fc_weight()));
-    let mut saver = Saver::new(ck, format!("pgd-mask|{variant:?}|{cfg:?}|{mcfg:?}|{:?}|{:016x}|{fc:016x}", batch.indices, fingerprint(&x0)));
-    let resume = saver.load();
-    let t0 = Instant::now().checked_sub(Duration::from_secs_f64(saver.prior)).unwrap_or_else(Instant::now);
+    let (mut saver, resume, t0) = begin(ck, format!("pgd-mask|{variant:?}|{cfg:?}|{mcfg:?}"), model, batch);
     let dev: Device = model.fc_weight().device();
     let ad = dev.clone().autodiff();
     let mad = model.clone().to_device(&ad).freeze();

@@ -54,6 +54,17 @@ impl Checkpoint {
     }
 }
 
+/// Start a MASK loop: its saver, keyed by the loop's settings (`settings`), the batch (indices
+/// and pixels) and the classifier (its last layer's weights); the state to continue from, if a
+/// matching snapshot exists; and the loop's start time, moved back by the time already spent.
+pub fn begin<'a>(ck: Option<&'a Checkpoint>, settings: String, model: &advedge_models::Classifier, batch: &crate::AttackBatch) -> (Saver<'a>, Option<State>, Instant) {
+    let fc = fingerprint(&advedge_models::tensor_io::to_vec(model.fc_weight()));
+    let mut saver = Saver::new(ck, format!("{settings}|{:?}|{:016x}|{fc:016x}", batch.indices, fingerprint(&batch.images)));
+    let resume = saver.load();
+    let t0 = Instant::now().checked_sub(Duration::from_secs_f64(saver.prior)).unwrap_or_else(Instant::now);
+    (saver, resume, t0)
+}
+
 /// f32 / f64 buffers as bit patterns: exact through JSON.
 pub fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
