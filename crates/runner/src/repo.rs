@@ -20,6 +20,10 @@ pub fn weights_dir() -> PathBuf {
 }
 
 /// `git rev-parse --short HEAD`, with `-dirty` when the tree has changes; "unknown" without git.
+/// FNV-1a of the sources that decide an attack's numbers and of Cargo.lock, fixed at build time
+/// (`build.rs`); recorded in every cell's manifest.
+pub const CODE_FINGERPRINT: &str = env!("ADVEDGE_CODE_FINGERPRINT");
+
 pub fn git_commit() -> String {
     let run = |args: &[&str]| {
         std::process::Command::new("git").args(args).current_dir(root()).output().ok().filter(|o| o.status.success())

@@ -97,6 +97,7 @@ fn run_cell(c: &Cell, dir: &Path, subset: bool, fresh: bool) -> anyhow::Result<S
         device: repo::device_name(), rayon_threads: rayon_threads(), started_unix: started, wall_seconds: prior_seconds + t0.elapsed().as_secs_f64(),
         images: out.len(), subset, successes: out.iter().filter(|o| o.success).count(),
         model_card: format!("data/weights/{}.toml", c.model), model_test_accuracy: card.test_accuracy, csv: store::FileCheck::of(csv.as_bytes()),
+        code_fingerprint: repo::CODE_FINGERPRINT,
     };
     write_atomic(&store::manifest_path(dir, c), serde_json::to_string_pretty(&manifest)?.as_bytes())?;
     // The CSV is written last: its presence marks the cell as done.
@@ -190,7 +191,7 @@ pub fn reproduce(a: ReproduceArgs) -> anyhow::Result<()> {
     if a.dry_run {
         for c in &cells {
             let st = match status(&dir, c) {
-                Status::Done => "done".to_string(),
+                Status::Done => format!("done ({})", store::made_by(&dir, c)),
                 Status::Pending => "pending".to_string(),
                 Status::Failed(m) => format!("failed: {m}"),
                 Status::Damaged(m) => format!("damaged, will be set aside and re-run: {m}"),

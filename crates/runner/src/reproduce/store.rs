@@ -67,6 +67,8 @@ pub struct Manifest<'a> {
     pub model_test_accuracy: f64,
     /// Size and checksum of the per-image CSV (the store checks it before using the cell).
     pub csv: FileCheck,
+    /// The code that made the cell (`repo::CODE_FINGERPRINT`).
+    pub code_fingerprint: &'static str,
 }
 
 /// The part of a manifest the store reads back. Manifests written before the CSV check existed
@@ -76,6 +78,21 @@ struct ManifestCheck {
     images: usize,
     #[serde(default)]
     csv: Option<FileCheck>,
+    #[serde(default)]
+    code_fingerprint: Option<String>,
+    #[serde(default)]
+    git_commit: Option<String>,
+}
+
+/// For `--dry-run`: whether a done cell was made by this build's code, by other code (naming the
+/// commit its manifest records), or before manifests recorded the code.
+pub fn made_by(dir: &Path, c: &Cell) -> String {
+    let m: Option<ManifestCheck> = std::fs::read_to_string(manifest_path(dir, c)).ok().and_then(|t| serde_json::from_str(&t).ok());
+    match m.and_then(|m| m.code_fingerprint.map(|f| (f, m.git_commit.unwrap_or_default()))) {
+        Some((f, _)) if f == crate::repo::CODE_FINGERPRINT => "this code".to_string(),
+        Some((f, commit)) => format!("other code ({f}, commit {commit})"),
+        None => "code not recorded".to_string(),
+    }
 }
 
 /// Whether a done cell's files are whole: the manifest parses, the CSV matches the size and
@@ -352,6 +369,22 @@ mod tests {
         assert_eq!(moved.len(), 1);
         assert!(moved[0].display().to_string().ends_with(".csv.damaged"));
         assert_eq!(status(&dir, &c), Status::Pending);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `--dry-run` tells which code made a done cell, from its manifest.
+    #[test]
+    fn made_by_reads_the_code_fingerprint_of_the_manifest() {
+        let dir = std::env::temp_dir().join(format!("advedge-madeby-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = cell();
+        let write = |v: serde_json::Value| std::fs::write(manifest_path(&dir, &c), v.to_string()).unwrap();
+        write(serde_json::json!({ "images": 2, "git_commit": "abc1234", "code_fingerprint": crate::repo::CODE_FINGERPRINT }));
+        assert_eq!(made_by(&dir, &c), "this code");
+        write(serde_json::json!({ "images": 2, "git_commit": "abc1234", "code_fingerprint": "0000000000000000" }));
+        assert_eq!(made_by(&dir, &c), "other code (0000000000000000, commit abc1234)");
+        write(serde_json::json!({ "images": 2, "git_commit": "abc1234" }));
+        assert_eq!(made_by(&dir, &c), "code not recorded");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
