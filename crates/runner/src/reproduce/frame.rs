@@ -8,7 +8,7 @@
 use super::cell::Cell;
 use super::store::{csv_path, read_rows};
 use anyhow::Context;
-use advedge_metrics::mean_std;
+use advedge_metrics::{bootstrap_mean, mean_std, wilson, BOOTSTRAP_REPS, Z95};
 use polars::prelude::{col, len, Column, DataFrame, DataType, LazyFrame, ParquetWriter, PlRefPath, ScanArgsParquet};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -25,7 +25,18 @@ pub struct CellSummary {
     pub l1: (f64, f64),
     pub iou: (f64, f64),
     pub noise: (f64, f64),
+    /// 95 % intervals: Wilson for the success rate, the percentile bootstrap over the cell's
+    /// images (`BOOTSTRAP_REPS` resamples, seed [`BOOTSTRAP_SEED`]) for the means.
+    pub success_ci: (f64, f64),
+    pub confidence_ci: (f64, f64),
+    pub seconds_ci: (f64, f64),
+    pub l1_ci: (f64, f64),
+    pub iou_ci: (f64, f64),
+    pub noise_ci: (f64, f64),
 }
+
+/// Seed of the tables' bootstrap intervals.
+pub const BOOTSTRAP_SEED: u64 = 0;
 
 /// One row per image of every cell in `cells` (done cells only: the caller filters).
 pub fn per_image(cells: &[&Cell], dir: &Path) -> anyhow::Result<DataFrame> {
@@ -119,6 +130,7 @@ pub fn summaries(path: &Path) -> anyhow::Result<BTreeMap<String, CellSummary>> {
         let s = mean_std(v);
         (s.mean, s.std)
     };
+    let ci = |v: &[f64]| bootstrap_mean(v, BOOTSTRAP_REPS, BOOTSTRAP_SEED);
     let mut out = BTreeMap::new();
     for i in 0..df.height() {
         let (n, s) = (images.get(i).unwrap_or(0) as usize, conf[i].len());
@@ -133,6 +145,12 @@ pub fn summaries(path: &Path) -> anyhow::Result<BTreeMap<String, CellSummary>> {
                 l1: ms(&l1[i]),
                 iou: ms(&iou[i]),
                 noise: ms(&noise[i]),
+                success_ci: wilson(s, n, Z95),
+                confidence_ci: ci(&conf[i]),
+                seconds_ci: ci(&secs[i]),
+                l1_ci: ci(&l1[i]),
+                iou_ci: ci(&iou[i]),
+                noise_ci: ci(&noise[i]),
             },
         );
     }
