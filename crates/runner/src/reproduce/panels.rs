@@ -64,8 +64,17 @@ pub fn outliers_figure(path: &Path, profile: &str, cells: &[Cell], cell_dir: &Pa
     for fw in advedge_attacks::Framework::ALL {
         let mut cand: Vec<(f64, Row)> = Vec::new();
         for c in cells.iter().filter(|c| c.framework == fw && c.variant != advedge_attacks::Variant::Plain && status(cell_dir, c) == Status::Done) {
-            let Ok(s) = std::fs::read_to_string(cell_dir.join(format!("{}.maps.json", c.stem()))) else { continue };
-            let Ok(f) = serde_json::from_str::<MapsFile>(&s) else { continue };
+            let path = super::store::maps_path(cell_dir, c);
+            if !path.is_file() {
+                continue;
+            }
+            let f = match MapsFile::read(&path) {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::warn!("Figure 8 leaves out {}: {e:#}", c.id());
+                    continue;
+                }
+            };
             for e in f.images.into_iter().filter(|e| e.success) {
                 let d = l1(&e.adversarial_map, &e.benign_map);
                 cand.push((d, Row {
