@@ -115,7 +115,7 @@ pub fn verify(dir: &Path, c: &Cell) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Remove what was derived from a cell's maps (Table IV's `<stem>.transfer.json`, the
+/// Remove what was derived from a cell's maps (Table IV's `<stem>.transfer-<settings>.json`, the
 /// detector's `<stem>.detmaps-<iters>.json`): a cell that runs again must not keep caches of its
 /// previous maps.
 pub fn remove_derived(dir: &Path, c: &Cell) -> anyhow::Result<()> {
@@ -124,7 +124,7 @@ pub fn remove_derived(dir: &Path, c: &Cell) -> anyhow::Result<()> {
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if let Some(rest) = name.strip_prefix(&format!("{stem}.")) {
-            if rest == "transfer.json" || (rest.starts_with("detmaps-") && rest.ends_with(".json")) {
+            if (rest.starts_with("transfer") || rest.starts_with("detmaps-")) && rest.ends_with(".json") {
                 std::fs::remove_file(e.path()).with_context(|| format!("removing {}", e.path().display()))?;
             }
         }

@@ -1,7 +1,7 @@
 //! Table IV, transferability (spec 10): adversarial examples crafted against interpreter I are
 //! interpreted by every I′ (Grad, CAM, MASK, and RTS where the model has one) for the target class and compared with I′'s benign
 //! map for the true class (per-element L1, successful samples only). Results are cached per cell
-//! in `<stem>.transfer.json`, so re-rendering does not recompute them.
+//! in `<stem>.transfer-<settings>.json`, so re-rendering does not recompute them.
 //! Adversarial images are read back from the cell's 8-bit copy (maps.json): a rounding of at most
 //! 1/510 per pixel, the same quantisation the paper applies to its MASK outputs.
 use super::cell::Cell;
@@ -52,8 +52,15 @@ enum CacheState {
     NotComputed,
 }
 
+/// The cache file of `c`'s transfer maps: keyed by the cell and by the extractors' settings
+/// (MASK iterations, the RTS network's fingerprint), so changing them never reads a stale cache.
+fn cache_path(c: &Cell, dir: &Path, mask_iters: usize) -> anyhow::Result<PathBuf> {
+    let settings = serde_json::to_string(&extractors(&c.model, mask_iters))?;
+    Ok(dir.join(format!("{}.transfer-{:016x}.json", c.stem(), repo::fnv1a(settings.as_bytes()))))
+}
+
 fn cell_cache(c: &Cell, dir: &Path, mask_iters: usize, stage: Stage) -> anyhow::Result<CacheState> {
-    let cache = dir.join(format!("{}.transfer.json", c.stem()));
+    let cache = cache_path(c, dir, mask_iters)?;
     if let Ok(s) = std::fs::read_to_string(&cache) {
         if let Ok(v) = serde_json::from_str::<TransferCache>(&s) {
             return Ok(CacheState::Ready(v));
