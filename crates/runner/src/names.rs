@@ -42,10 +42,18 @@ fn rts(model: &str, weights_dir: &Path) -> anyhow::Result<Interpreter> {
     if !path.is_file() {
         bail!("{}: RTS weights named by {} are missing", path.display(), card.display());
     }
-    // A truncated or damaged file is an error here, not a panic inside a cell.
-    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    if let Err(e) = safetensors::SafeTensors::deserialize(&bytes) {
-        bail!("{}: not a usable safetensors file ({e:?}); retrain it with `cargo xtask train-rts --model {model}`", path.display());
+    // A truncated or damaged file is an error here, not a panic inside a cell. Checked once per
+    // file state (path, size, modification time) and process: a grid resolves the same network
+    // for every cell.
+    let meta = std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
+    static CHECKED: std::sync::Mutex<Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)>> = std::sync::Mutex::new(Vec::new());
+    let key = (path.clone(), meta.len(), meta.modified().ok());
+    if !CHECKED.lock().expect("rts check cache").contains(&key) {
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        if let Err(e) = safetensors::SafeTensors::deserialize(&bytes) {
+            bail!("{}: not a usable safetensors file ({e:?}); retrain it with `cargo xtask train-rts --model {model}`", path.display());
+        }
+        CHECKED.lock().expect("rts check cache").push(key);
     }
     let current = repo::model_fingerprint_in(model, weights_dir);
     match &rc.classifier_weights {

@@ -27,9 +27,10 @@ fn comparable(r: &CellRow) -> CellRow {
     CellRow { seconds: 0.0, ..r.clone() }
 }
 
-/// Differences between the cells both folders hold, and the reference's cells the fresh run
-/// lacks (a cell whose key changed shows up there and among the fresh run's new cells).
-pub fn compare(fresh: &Path, reference: &Path) -> anyhow::Result<(Vec<String>, Vec<String>, Vec<String>)> {
+/// Differences between the cells both folders hold, the reference's cells the fresh run lacks
+/// and the fresh run's new ones (a cell whose key changed shows up in both), and how many cells
+/// both hold.
+pub fn compare(fresh: &Path, reference: &Path) -> anyhow::Result<(Vec<String>, Vec<String>, Vec<String>, usize)> {
     let (a, b) = (csvs(fresh)?, csvs(reference)?);
     let mut diffs = Vec::new();
     for name in a.intersection(&b) {
@@ -47,12 +48,11 @@ pub fn compare(fresh: &Path, reference: &Path) -> anyhow::Result<(Vec<String>, V
     }
     let missing = b.difference(&a).cloned().collect();
     let new = a.difference(&b).cloned().collect();
-    Ok((diffs, missing, new))
+    Ok((diffs, missing, new, a.intersection(&b).count()))
 }
 
 pub fn run(a: CompareArgs) -> anyhow::Result<()> {
-    let (diffs, missing, new) = compare(&a.fresh, &a.reference)?;
-    let same = csvs(&a.fresh)?.len() - new.len();
+    let (diffs, missing, new, same) = compare(&a.fresh, &a.reference)?;
     println!("{} cells in both, {} differ in {} rows; {} only in {}, {} only in {}", same, diffs.iter().map(|d| d.split(':').next().unwrap_or("")).collect::<BTreeSet<_>>().len(), diffs.len(), missing.len(), a.reference.display(), new.len(), a.fresh.display());
     for d in &diffs {
         println!("  differs: {d}");
@@ -87,11 +87,11 @@ mod tests {
         let row = CellRow { image_index: 3, label: 1, target: 2, success: true, target_prob: 0.9, l1: 0.1, iou: 0.5, one_minus_ssim: 0.01, seconds: 1.0, iterations: 10, failure: String::new() };
         write(&a, "c-1.csv", std::slice::from_ref(&row));
         write(&b, "c-1.csv", &[CellRow { seconds: 7.5, ..row.clone() }]);
-        let (diffs, missing, new) = compare(&a, &b).unwrap();
-        assert!(diffs.is_empty() && missing.is_empty() && new.is_empty(), "{diffs:?}");
+        let (diffs, missing, new, both) = compare(&a, &b).unwrap();
+        assert!(diffs.is_empty() && missing.is_empty() && new.is_empty() && both == 1, "{diffs:?}");
         write(&b, "c-1.csv", &[CellRow { l1: 0.100001, ..row.clone() }]);
         write(&b, "c-2.csv", std::slice::from_ref(&row));
-        let (diffs, missing, new) = compare(&a, &b).unwrap();
+        let (diffs, missing, new, _) = compare(&a, &b).unwrap();
         assert_eq!(diffs.len(), 1, "{diffs:?}");
         assert!(diffs[0].starts_with("c-1.csv: image 3"), "{}", diffs[0]);
         assert_eq!((missing, new), (vec!["c-2.csv".to_string()], vec![]));

@@ -101,12 +101,14 @@ pub fn verify(dir: &Path, c: &Cell) -> anyhow::Result<()> {
     let (mp, cp) = (manifest_path(dir, c), csv_path(dir, c));
     let text = std::fs::read_to_string(&mp).with_context(|| format!("reading the manifest {}", mp.display()))?;
     let m: ManifestCheck = serde_json::from_str(&text).with_context(|| format!("parsing the manifest {}", mp.display()))?;
-    let bytes = std::fs::read(&cp).with_context(|| format!("reading {}", cp.display()))?;
     if let Some(want) = m.csv {
+        // The bytes the run wrote, rows and all: nothing more to parse.
+        let bytes = std::fs::read(&cp).with_context(|| format!("reading {}", cp.display()))?;
         let got = FileCheck::of(&bytes);
         if got != want {
             anyhow::bail!("{}: {} bytes with checksum {}, its manifest records {} bytes with {}", cp.display(), got.bytes, got.fnv1a, want.bytes, want.fnv1a);
         }
+        return Ok(());
     }
     let rows = read_rows(&cp)?;
     if rows.len() != m.images {
