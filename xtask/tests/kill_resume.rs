@@ -97,9 +97,11 @@ fn only_file(dir: &Path, suffix: &str) -> Option<PathBuf> {
     std::fs::read_dir(dir).ok()?.filter_map(|e| e.ok()).map(|e| e.path()).find(|p| p.to_string_lossy().ends_with(suffix))
 }
 
-/// The CSV without its `seconds` column (column 9), which is wall time.
+/// The CSV without its `seconds` column, which is wall time.
 fn without_seconds(csv: &Path) -> Vec<String> {
-    std::fs::read_to_string(csv).unwrap().lines().map(|l| l.split(',').enumerate().filter(|(i, _)| *i != 8).map(|(_, f)| f).collect::<Vec<_>>().join(",")).collect()
+    let text = std::fs::read_to_string(csv).unwrap();
+    let col = text.lines().next().unwrap().split(',').position(|h| h == "seconds").expect("a seconds column");
+    text.lines().map(|l| l.split(',').enumerate().filter(|(i, _)| *i != col).map(|(_, f)| f).collect::<Vec<_>>().join(",")).collect()
 }
 
 /// Killing a cell mid-way keeps its finished batches (`<stem>.partial.json`): the rerun finishes

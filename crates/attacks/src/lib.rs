@@ -25,5 +25,5 @@ pub mod variant;
 pub use error::AttackError;
 pub use framework::{run, AttackConfig, CheckedAttack, Framework};
 pub use losses::EncoderTerm;
-pub use outcome::{AttackBatch, ImageOutcome};
+pub use outcome::{AttackBatch, FloatFigures, ImageOutcome};
 pub use variant::{EdgeScope, RtsReference, Variant};

@@ -51,12 +51,23 @@ pub fn raw_logit_sum(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
 /// Σ_b μ(z) with μ = max_{j≠t} z_j − z_t (the target entry is overwritten with −100000 before
 /// the max, as in the authors' code).
 pub fn margin_sum(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
-    let k = logits.dims()[1];
+    margin_per_sample(logits, targets).sum()
+}
+
+/// [`margin_sum`] per sample, [B].
+pub fn margin_per_sample(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let [b, k] = logits.dims();
     let onehot = targets.one_hot(k).float();
     let zt = (logits.clone() * onehot.clone()).sum_dim(1);
     let other = (logits * (onehot.clone().neg() + 1.0) + onehot * -100000.0).max_dim(1);
-    (other - zt).sum()
+    (other - zt).reshape([b])
 }
+
+/// The batch size of the authors' notebooks. Two of their quirks make one image's loss depend on
+/// its batch (C&W-CAM's B·L2, spec 6; PGD-MASK's batch-summed step-search threshold, spec 5.4):
+/// we keep them with this constant in place of the batch size, so that an image's outcome never
+/// depends on the images beside it.
+pub const AUTHORS_BATCH: f64 = 10.0;
 
 /// Label-smoothed CE with per-sample confidences: q_t = conf, q_j = (1-conf)/(K-1).
 /// The authors divide by 9 (CIFAR-10's K-1) at every scale; at K = 10 this is exact.

@@ -7,7 +7,7 @@
 use advedge_models::adam::Adam;
 use crate::edges::{edge_weights, EdgeMode};
 use crate::interp_loss::{per_sample_int, selects_best, update_best, Best};
-use crate::losses::{ce_sum, smoothed_per_sample, target_probs, ClsLoss, EncoderTerm};
+use crate::losses::{ce_sum, smoothed_per_sample, target_probs, ClsLoss, EncoderTerm, AUTHORS_BATCH};
 use crate::pgd::{scale_count, Schedule};
 use crate::progress::Ticker;
 use crate::rng::image_rng;
@@ -64,9 +64,6 @@ pub struct OptimConfig {
     pub soft_tau: f64,
     pub seed: u64,
 }
-
-/// The batch size of the authors' C&W-CAM notebook, whose B·L2 quirk (spec 6) we keep as a constant.
-pub const AUTHORS_BATCH: f64 = 10.0;
 
 impl OptimConfig {
     pub fn paper(kind: Kind, interp: &Interpreter) -> Self {

@@ -20,6 +20,26 @@ pub struct ImageOutcome {
     pub seconds: f64,
     /// Why the attack on this image stopped early (NaN/Inf), if it did.
     pub failure: Option<String>,
+    /// The same figures at the attack's float result, before rounding to 8 bits.
+    pub float: FloatFigures,
+}
+
+/// An attack's figures at its float result. The primary fields of [`ImageOutcome`] are those of
+/// the 8-bit image a user saves (round to nearest, as `adversarial_u8` stores it): success is
+/// the classifier's argmax at that image, the map is the interpreter's map of it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FloatFigures {
+    /// The attack's own success criterion (argmax, or a stored best point for Grad and MASK).
+    pub success: bool,
+    pub target_prob: f32,
+    pub adversarial: Vec<f32>,
+    pub adversarial_map: Vec<f32>,
+}
+
+/// Round to the 8-bit grid (nearest, clamped to [0, 1]): the image a PNG holds. An image that
+/// PGD kept within ε = 0.031 of an 8-bit original stays within 8/255 = 0.0314 of it.
+pub fn quantise(x: &[f32]) -> Vec<f32> {
+    x.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() / 255.0).collect()
 }
 
 /// A batch of clean images to attack (CHW [0,1], flattened) with their labels and indices.
@@ -96,8 +116,7 @@ pub fn finish(
     } else {
         vec![0.0; b * ml]
     };
-    let secs = started.elapsed().as_secs_f64() / b as f64;
-    (0..b)
+    let float: Vec<FloatFigures> = (0..b)
         .map(|j| {
             let fin = || (final_images[j * n..(j + 1) * n].to_vec(), adv_maps[j * ml..(j + 1) * ml].to_vec(), probs[j]);
             let (adv, amap, p, ok) = match (&best[j], select) {
@@ -105,20 +124,33 @@ pub fn finish(
                 (None, true) => { let (a, m, p) = fin(); (a, m, p, false) }
                 (_, false) => { let (a, m, p) = fin(); (a, m, p, pred[j] == targets[j]) }
             };
-            ImageOutcome {
-                image_index: batch.indices[j],
-                label: batch.labels[j],
-                target: targets[j],
-                success: ok && failure[j].is_none(),
-                target_prob: p,
-                adversarial: adv,
-                benign_map: benign_maps[j * ml..(j + 1) * ml].to_vec(),
-                adversarial_map: amap,
-                map_hw: [dims[2], dims[3]],
-                iterations,
-                seconds: secs,
-                failure: failure[j].clone(),
-            }
+            FloatFigures { success: ok && failure[j].is_none(), target_prob: p, adversarial: adv, adversarial_map: amap }
+        })
+        .collect();
+    // The 8-bit images, evaluated afresh: classifier and interpreter see what a user would save.
+    let xq: Vec<f32> = float.iter().flat_map(|f| quantise(&f.adversarial)).collect();
+    let xq_t = tensor_io::images(xq.clone(), b, batch.height, batch.width, &dev);
+    let logits_q = model.forward(xq_t.clone());
+    let (probs_q, pred_q) = (crate::losses::target_probs(logits_q.clone(), targets), crate::losses::argmax(logits_q));
+    let maps_q = tensor_io::to_vec(interp.explain(model, xq_t, tensor_io::labels(targets, &dev)));
+    let secs = started.elapsed().as_secs_f64() / b as f64;
+    float
+        .into_iter()
+        .enumerate()
+        .map(|(j, f)| ImageOutcome {
+            image_index: batch.indices[j],
+            label: batch.labels[j],
+            target: targets[j],
+            success: pred_q[j] == targets[j] && failure[j].is_none(),
+            target_prob: probs_q[j],
+            adversarial: xq[j * n..(j + 1) * n].to_vec(),
+            benign_map: benign_maps[j * ml..(j + 1) * ml].to_vec(),
+            adversarial_map: maps_q[j * ml..(j + 1) * ml].to_vec(),
+            map_hw: [dims[2], dims[3]],
+            iterations,
+            seconds: secs,
+            failure: failure[j].clone(),
+            float: f,
         })
         .collect()
 }

@@ -195,7 +195,8 @@ pub struct MaskPgd {
     /// Upper end of the step search in the last 10% of the outer iterations.
     pub search_hi_late: f32,
     pub search_steps: usize,
-    /// A step is accepted when Σ_b margin < this.
+    /// The authors accept a step when the margin summed over their batch of 10 is below this;
+    /// we apply it per image as this / `AUTHORS_BATCH` (see `pgd_mask`).
     pub search_threshold: f32,
     /// AdvEdge+ takes the classification step on the label-smoothed CE instead of the margin.
     pub smoothed_cls: bool,

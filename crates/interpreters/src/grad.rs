@@ -5,7 +5,7 @@ use crate::backprop::input_gradient;
 use crate::layers::ReluDeriv;
 use advedge_models::Classifier;
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
+use burn::tensor::activation::log_softmax;
 use burn::tensor::module::avg_pool2d;
 use burn::tensor::ops::AvgPoolOptions;
 use burn::tensor::{Int, Tensor};
@@ -21,10 +21,20 @@ pub fn minmax(a: Tensor<4>, floor: f64) -> Tensor<4> {
 }
 
 /// Post-processing of an input gradient [B,3,H,W] into a saliency map [B,1,H/k,W/k].
+///
+/// Each image's map is first divided by its own largest value (detached), then min-max
+/// normalised. min-max is scale-invariant, so this changes nothing in exact arithmetic, nor the
+/// derivative (the scale's own derivative term vanishes: ∇h·a = 0 for a degree-0 homogeneous h).
+/// It matters where the gradient is tiny: on an image the classifier is sure about (p = 1.0 in
+/// f32) the gradient is ~1e-12, far below the 1e-8 floor that guards a constant map, and the map
+/// collapsed to near zero instead of spanning [0, 1]. Deviation from the authors' code, which
+/// normalises with an absolute floor (docs/deviations.md).
 pub fn saliency_from_gradient(g: Tensor<4>, pool: usize) -> Tensor<4> {
     let a = g.abs().max_dim(1);
     let a = if pool > 1 { avg_pool2d(a, AvgPoolOptions::new([pool, pool])) } else { a };
-    minmax(a, 1e-8)
+    let [b, c, h, w] = a.dims();
+    let scale = a.clone().detach().reshape([b, c * h * w]).max_dim(1).clamp_min(f32::MIN_POSITIVE as f64).reshape([b, 1, 1, 1]);
+    minmax(a / scale, 1e-8)
 }
 
 /// Benign Grad maps via burn's first-order autodiff (batch norm in eval mode).
@@ -35,10 +45,13 @@ pub fn grad_map_autodiff(model: &Classifier, x: Tensor<4>, classes: Tensor<1, In
     // frozen copy (parameters are shared, not copied) so running statistics are used.
     let model = model.clone().to_device(&ad).freeze();
     let x = x.detach().autodiff().require_grad();
-    let loss = CrossEntropyLossConfig::new().init(&ad).forward(model.forward(x.clone()), classes.to_device(&ad));
+    // Σ_b −log p_c (a sum, not the batch mean, so that each image's gradient is its own and
+    // does not carry a 1/B that would make its map depend on the batch size).
+    let logits = model.forward(x.clone());
+    let k = logits.dims()[1];
+    let loss = -(log_softmax(logits, 1) * classes.to_device(&ad).one_hot(k).float()).sum();
     let grads = loss.backward();
     let g = x.grad(&grads).expect("input gradient");
-    // CrossEntropyLoss averages over the batch; the min-max normalisation removes that factor.
     saliency_from_gradient(g, pool)
 }
 

@@ -44,6 +44,35 @@ impl DataSource {
         Ok(cell.get_or_init(|| d))
     }
 
+    /// 16 hex digits of FNV-1a over the decoded evaluation set (each image's file name relative
+    /// to the data root, label and pixels), computed once per process. It enters every cell's
+    /// key: a cell made on other data (another `ADVEDGE_DATA`, a changed decoder) is another cell.
+    pub fn fingerprint(self) -> anyhow::Result<String> {
+        static CIFAR: OnceLock<String> = OnceLock::new();
+        static IMAGENET: OnceLock<String> = OnceLock::new();
+        let cell = match self {
+            DataSource::Cifar10 => &CIFAR,
+            DataSource::ImagenetSamples => &IMAGENET,
+        };
+        if let Some(f) = cell.get() {
+            return Ok(f.clone());
+        }
+        let d = self.test_set()?;
+        let mut h = crate::repo::Fnv1a::new();
+        let n = d.height * d.width * 3;
+        for (i, (p, l)) in d.paths.iter().zip(&d.labels).enumerate() {
+            // The last two components (class folder, file): independent of where the data root is.
+            let tail: Vec<_> = p.components().rev().take(2).collect();
+            for c in tail.iter().rev() {
+                h.write(c.as_os_str().to_string_lossy().as_bytes());
+                h.write(b"/");
+            }
+            h.write(&l.to_le_bytes());
+            h.write(&d.pixels[i * n..(i + 1) * n]);
+        }
+        Ok(cell.get_or_init(|| format!("{:016x}", h.finish())).clone())
+    }
+
     /// Image side in pixels.
     pub fn side(self) -> usize {
         match self {

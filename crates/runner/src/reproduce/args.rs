@@ -64,6 +64,10 @@ pub struct ReproduceArgs {
     /// for smoke runs of random-weight models (e.g. the `paper` profile without real weights).
     #[arg(long)]
     pub any_images: bool,
+    /// Re-run the first N images of every done cell and compare them with the stored rows (every
+    /// column but the seconds); writes `verify-<grid>.md` and fails on any drift. Runs no cell.
+    #[arg(long, value_name = "N")]
+    pub verify: Option<usize>,
 }
 
 impl ReproduceArgs {
@@ -91,6 +95,7 @@ impl ReproduceArgs {
             no_render: false,
             device: None,
             any_images: false,
+            verify: None,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! One cell of a grid: (model, framework, interpreter, variant) under a profile, with its fully
 //! resolved and checked attack configuration and a key that hashes that configuration, the
-//! weights and the code version.
+//! weights, the evaluation data and the code version.
 use crate::names::{self, Common};
 use advedge_attacks::{AttackConfig, CheckedAttack, Framework, Variant};
 use advedge_interpreters::{Interpreter, InterpreterKind};
@@ -9,7 +9,9 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// Bump when a change alters what an attack computes for the same configuration.
-pub const ATTACK_CODE_VERSION: u32 = 1;
+/// 2: Grad maps normalised on each image's own scale from a summed (not batch-mean) loss, the
+/// PGD x MASK step search per image, the evaluated data's fingerprint in the key.
+pub const ATTACK_CODE_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Cell {
@@ -26,6 +28,8 @@ pub struct Cell {
     pub revision: u32,
     /// Fingerprint of the classifier's weights file (see `repo::fingerprint`).
     pub weights: String,
+    /// Fingerprint of the evaluation images (`DataSource::fingerprint`).
+    pub data: String,
     /// `--any-images`: attack the first images whatever the prediction (random-weight smoke
     /// runs). Left out of the key when false, so ordinary cells keep their keys.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -57,7 +61,8 @@ impl Cell {
         let id = format!("{model}/{framework}/{kind}/{variant}");
         let config = config.check().with_context(|| id.clone())?;
         let rev = revision(framework, &interp, variant);
-        Ok(Cell { model: model.into(), framework, interpreter: interp, variant, images, batch, config, code_version: ATTACK_CODE_VERSION, revision: rev, weights: crate::repo::model_fingerprint(model), any_images: false })
+        let data = crate::data_source::DataSource::for_model(model, &crate::repo::weights_dir()).fingerprint().with_context(|| format!("{id}: the evaluation data"))?;
+        Ok(Cell { model: model.into(), framework, interpreter: interp, variant, images, batch, config, code_version: ATTACK_CODE_VERSION, revision: rev, weights: crate::repo::model_fingerprint(model), data, any_images: false })
     }
 
     /// Apply a profile's `overrides` for this cell's framework (see `grid::Profile::overrides`),

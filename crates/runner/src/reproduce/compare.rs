@@ -3,7 +3,7 @@
 //! only cells with the same resolved configuration, weights and code version are compared; every
 //! column but `seconds` must be equal, byte for byte as written. CI runs it on the smoke profile,
 //! so a change that alters results without a new cell key cannot land unnoticed.
-use super::store::{read_rows, CellRow};
+use super::store::{differing_columns, read_rows};
 use anyhow::{bail, Context};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -22,11 +22,6 @@ fn csvs(dir: &Path) -> anyhow::Result<BTreeSet<String>> {
     Ok(rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.ends_with(".csv")).collect())
 }
 
-/// The rows as compared: `seconds` left out (it measures the machine, not the attack).
-fn comparable(r: &CellRow) -> CellRow {
-    CellRow { seconds: 0.0, ..r.clone() }
-}
-
 /// Differences between the cells both folders hold, the reference's cells the fresh run lacks
 /// and the fresh run's new ones (a cell whose key changed shows up in both), and how many cells
 /// both hold.
@@ -40,9 +35,9 @@ pub fn compare(fresh: &Path, reference: &Path) -> anyhow::Result<(Vec<String>, V
             continue;
         }
         for (x, y) in ra.iter().zip(&rb) {
-            let (x, y) = (comparable(x), comparable(y));
-            if x != y {
-                diffs.push(format!("{name}: image {}: {x:?}\n    reference: {y:?}", x.image_index));
+            let d = differing_columns(x, y);
+            if !d.is_empty() {
+                diffs.push(format!("{name}: image {}: {} (fresh vs reference)", x.image_index, d.join(", ")));
             }
         }
     }
@@ -72,7 +67,7 @@ pub fn run(a: CompareArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reproduce::store::rows_csv;
+    use crate::reproduce::store::{rows_csv, CellRow};
 
     fn write(dir: &Path, name: &str, rows: &[CellRow]) {
         std::fs::create_dir_all(dir.join("cells")).unwrap();
@@ -84,7 +79,7 @@ mod tests {
     fn only_the_seconds_may_differ() {
         let base = std::env::temp_dir().join(format!("advedge-compare-{}", std::process::id()));
         let (a, b) = (base.join("a"), base.join("b"));
-        let row = CellRow { image_index: 3, label: 1, target: 2, success: true, target_prob: 0.9, l1: 0.1, iou: 0.5, one_minus_ssim: 0.01, seconds: 1.0, iterations: 10, failure: String::new() };
+        let row = CellRow { image_index: 3, label: 1, target: 2, success: true, target_prob: 0.9, l1: 0.1, iou: 0.5, one_minus_ssim: 0.01, success_float: true, target_prob_float: 0.95, l1_float: 0.05, iou_float: 0.6, one_minus_ssim_float: 0.009, seconds: 1.0, iterations: 10, failure: String::new() };
         write(&a, "c-1.csv", std::slice::from_ref(&row));
         write(&b, "c-1.csv", &[CellRow { seconds: 7.5, ..row.clone() }]);
         let (diffs, missing, new, both) = compare(&a, &b).unwrap();
@@ -93,7 +88,7 @@ mod tests {
         write(&b, "c-2.csv", std::slice::from_ref(&row));
         let (diffs, missing, new, _) = compare(&a, &b).unwrap();
         assert_eq!(diffs.len(), 1, "{diffs:?}");
-        assert!(diffs[0].starts_with("c-1.csv: image 3"), "{}", diffs[0]);
+        assert!(diffs[0].starts_with("c-1.csv: image 3: l1: 0.1 vs 0.100001"), "{}", diffs[0]);
         assert_eq!((missing, new), (vec!["c-2.csv".to_string()], vec![]));
         let _ = std::fs::remove_dir_all(base);
     }

@@ -35,7 +35,7 @@ pub fn column_of_successes(csv: &Path, column: &str) -> anyhow::Result<Vec<f64>>
     Ok(read_rows(csv)?.iter().filter(|r| r.success).map(pick).collect())
 }
 
-fn variant_colour(v: &str) -> RGBColor {
+pub(super) fn variant_colour(v: &str) -> RGBColor {
     match v {
         "ADV2" => RGBColor(31, 119, 180),
         "AdvEdge" => RGBColor(255, 127, 14),

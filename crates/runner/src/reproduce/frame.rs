@@ -33,6 +33,20 @@ pub struct CellSummary {
     pub l1_ci: (f64, f64),
     pub iou_ci: (f64, f64),
     pub noise_ci: (f64, f64),
+    /// The same cell at the attacks' float results, before 8-bit rounding.
+    pub float: FloatSummary,
+}
+
+/// A cell's figures at the float results: success, and the means over the images that succeed
+/// in float; `kept` counts the float successes that still succeed as 8-bit images.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FloatSummary {
+    pub successes: usize,
+    pub kept: usize,
+    pub confidence: f64,
+    pub l1: f64,
+    pub iou: f64,
+    pub noise: f64,
 }
 
 /// Seed of the tables' bootstrap intervals.
@@ -43,6 +57,7 @@ pub fn per_image(cells: &[&Cell], dir: &Path) -> anyhow::Result<DataFrame> {
     let (mut model, mut framework, mut interpreter, mut variant, mut key) = (vec![], vec![], vec![], vec![], vec![]);
     let (mut image, mut label, mut target, mut success) = (vec![], vec![], vec![], vec![]);
     let (mut prob, mut l1, mut iou, mut noise, mut secs, mut iters, mut failure) = (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut success_f, mut prob_f, mut l1_f, mut iou_f, mut noise_f) = (vec![], vec![], vec![], vec![], vec![]);
     for c in cells {
         let k = c.key();
         for r in read_rows(&csv_path(dir, c))? {
@@ -59,6 +74,11 @@ pub fn per_image(cells: &[&Cell], dir: &Path) -> anyhow::Result<DataFrame> {
             l1.push(r.l1);
             iou.push(r.iou);
             noise.push(r.one_minus_ssim);
+            success_f.push(r.success_float);
+            prob_f.push(r.target_prob_float);
+            l1_f.push(r.l1_float);
+            iou_f.push(r.iou_float);
+            noise_f.push(r.one_minus_ssim_float);
             secs.push(r.seconds);
             iters.push(r.iterations as u64);
             failure.push(r.failure);
@@ -79,6 +99,11 @@ pub fn per_image(cells: &[&Cell], dir: &Path) -> anyhow::Result<DataFrame> {
         Column::new("l1".into(), l1),
         Column::new("iou".into(), iou),
         Column::new("one_minus_ssim".into(), noise),
+        Column::new("success_float".into(), success_f),
+        Column::new("target_prob_float".into(), prob_f),
+        Column::new("l1_float".into(), l1_f),
+        Column::new("iou_float".into(), iou_f),
+        Column::new("one_minus_ssim_float".into(), noise_f),
         Column::new("seconds".into(), secs),
         Column::new("iterations".into(), iters),
         Column::new("failure".into(), failure),
@@ -111,11 +136,17 @@ pub fn summaries(path: &Path) -> anyhow::Result<BTreeMap<String, CellSummary>> {
             col("l1").filter(ok()),
             col("iou").filter(ok()),
             col("one_minus_ssim").filter(ok()),
+            col("target_prob_float").filter(col("success_float")).alias("f_prob"),
+            col("l1_float").filter(col("success_float")).alias("f_l1"),
+            col("iou_float").filter(col("success_float")).alias("f_iou"),
+            col("one_minus_ssim_float").filter(col("success_float")).alias("f_noise"),
+            col("success").filter(col("success_float")).sum().cast(DataType::UInt64).alias("kept"),
         ])
         .collect();
     let df = anyhow::Context::with_context(grouped, || format!("aggregating {}", path.display()))?;
     let keys = df.column("key")?.str()?.clone();
     let images = df.column("images")?.u64()?.clone();
+    let kept = df.column("kept")?.u64()?.clone();
     let lists = |name: &str| -> anyhow::Result<Vec<Vec<f64>>> {
         let l = df.column(name)?.list()?.clone();
         (0..df.height())
@@ -126,6 +157,7 @@ pub fn summaries(path: &Path) -> anyhow::Result<BTreeMap<String, CellSummary>> {
             .collect()
     };
     let (secs, conf, l1, iou, noise) = (lists("seconds")?, lists("target_prob")?, lists("l1")?, lists("iou")?, lists("one_minus_ssim")?);
+    let (f_conf, f_l1, f_iou, f_noise) = (lists("f_prob")?, lists("f_l1")?, lists("f_iou")?, lists("f_noise")?);
     let ms = |v: &[f64]| {
         let s = mean_std(v);
         (s.mean, s.std)
@@ -151,6 +183,14 @@ pub fn summaries(path: &Path) -> anyhow::Result<BTreeMap<String, CellSummary>> {
                 l1_ci: ci(&l1[i]),
                 iou_ci: ci(&iou[i]),
                 noise_ci: ci(&noise[i]),
+                float: FloatSummary {
+                    successes: f_conf[i].len(),
+                    kept: kept.get(i).unwrap_or(0) as usize,
+                    confidence: mean_std(&f_conf[i]).mean,
+                    l1: mean_std(&f_l1[i]).mean,
+                    iou: mean_std(&f_iou[i]).mean,
+                    noise: mean_std(&f_noise[i]).mean,
+                },
             },
         );
     }

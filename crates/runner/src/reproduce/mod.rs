@@ -6,6 +6,7 @@ pub mod cell;
 pub mod compare;
 pub mod detector;
 pub mod robust;
+pub mod rounding;
 pub mod figures;
 pub mod frame;
 pub mod grid;
@@ -17,5 +18,6 @@ pub mod slurm;
 pub mod store;
 pub mod tables;
 pub mod transfer;
+pub mod verify;
 
 pub use run::{collect, reproduce, CollectArgs, ReproduceArgs};

@@ -130,6 +130,9 @@ fn grid_profile<'g>(path: &Path, g: &'g GridFile, profile: &str) -> anyhow::Resu
 
 pub fn reproduce(a: ReproduceArgs) -> anyhow::Result<()> {
     check_args(&a.profile, a.limit)?;
+    if a.verify.is_some() && (a.slurm || a.force) {
+        bail!("--verify runs no cell: it does not combine with --slurm or --force");
+    }
     if a.target == "all" {
         // Every grid that has this profile, in file-name order (shared cells run once). Every
         // grid is expanded and checked before the first cell runs.
@@ -199,6 +202,9 @@ pub fn reproduce(a: ReproduceArgs) -> anyhow::Result<()> {
             println!("  {:<40} {}  {}", c.id(), c.key(), st);
         }
         return Ok(());
+    }
+    if let Some(n) = a.verify {
+        return super::verify::run(&g.name, &a.profile, &cells, &dir, &profile_dir(&results, &a.profile), n, a.jobs);
     }
     let todo: Vec<&Cell> = cells.iter().filter(|c| a.force || status(&dir, c) != Status::Done).collect();
     println!("{} done, {} to run", cells.len() - todo.len(), todo.len());

@@ -187,7 +187,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
 }
 
-/// One image of a cell: the paper's per-sample quantities (one CSV row).
+/// One image of a cell: the paper's per-sample quantities (one CSV row), measured on the 8-bit
+/// image a user saves, and the same at the attack's float result (`*_float`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CellRow {
     pub image_index: usize,
@@ -199,6 +200,12 @@ pub struct CellRow {
     pub l1: f64,
     pub iou: f64,
     pub one_minus_ssim: f64,
+    #[serde(with = "zero_one")]
+    pub success_float: bool,
+    pub target_prob_float: f64,
+    pub l1_float: f64,
+    pub iou_float: f64,
+    pub one_minus_ssim_float: f64,
     pub seconds: f64,
     pub iterations: usize,
     /// Why the attack stopped early (NaN / Inf), empty when it did not.
@@ -219,25 +226,30 @@ mod zero_one {
     }
 }
 
-pub const CSV_HEADER: &str = "image_index,label,target,success,target_prob,l1,iou,one_minus_ssim,seconds,iterations,failure";
+pub const CSV_HEADER: &str = "image_index,label,target,success,target_prob,l1,iou,one_minus_ssim,success_float,target_prob_float,l1_float,iou_float,one_minus_ssim_float,seconds,iterations,failure";
 
 impl CellRow {
     /// The row of outcome `o` of an image of `clean`.
     pub fn of(o: &ImageOutcome, clean: &AttackBatch) -> CellRow {
         let n = clean.image_len();
         let p = clean.indices.iter().position(|&i| i == o.image_index).expect("outcome of a clean image");
-        let ss = ssim(&clean.images[p * n..(p + 1) * n], &o.adversarial, 3, clean.height, clean.width, SsimConfig::default());
+        let noise = |adv: &[f32]| 1.0 - ssim(&clean.images[p * n..(p + 1) * n], adv, 3, clean.height, clean.width, SsimConfig::default());
+        let (f, b) = (&o.float, &o.benign_map);
         CellRow {
             image_index: o.image_index, label: o.label, target: o.target, success: o.success, target_prob: o.target_prob as f64,
-            l1: l1_mean(&o.adversarial_map, &o.benign_map), iou: iou_topk_mean(&o.adversarial_map, &o.benign_map, &DEFAULT_IOU_KS),
-            one_minus_ssim: 1.0 - ss, seconds: o.seconds, iterations: o.iterations, failure: o.failure.clone().unwrap_or_default(),
+            l1: l1_mean(&o.adversarial_map, b), iou: iou_topk_mean(&o.adversarial_map, b, &DEFAULT_IOU_KS), one_minus_ssim: noise(&o.adversarial),
+            success_float: f.success, target_prob_float: f.target_prob as f64,
+            l1_float: l1_mean(&f.adversarial_map, b), iou_float: iou_topk_mean(&f.adversarial_map, b, &DEFAULT_IOU_KS), one_minus_ssim_float: noise(&f.adversarial),
+            seconds: o.seconds, iterations: o.iterations, failure: o.failure.clone().unwrap_or_default(),
         }
     }
     /// The CSV fields as written: 6 decimals for the metrics, 4 for the seconds.
-    fn fields(&self) -> [String; 11] {
+    fn fields(&self) -> [String; 16] {
+        let m = |v: f64| format!("{v:.6}");
         [
             self.image_index.to_string(), self.label.to_string(), self.target.to_string(), (self.success as u8).to_string(),
-            format!("{:.6}", self.target_prob), format!("{:.6}", self.l1), format!("{:.6}", self.iou), format!("{:.6}", self.one_minus_ssim),
+            m(self.target_prob), m(self.l1), m(self.iou), m(self.one_minus_ssim),
+            (self.success_float as u8).to_string(), m(self.target_prob_float), m(self.l1_float), m(self.iou_float), m(self.one_minus_ssim_float),
             format!("{:.4}", self.seconds), self.iterations.to_string(), self.failure.clone(),
         ]
     }
@@ -251,6 +263,21 @@ pub fn rows_csv(rows: &[CellRow]) -> anyhow::Result<String> {
         w.write_record(r.fields())?;
     }
     Ok(String::from_utf8(w.into_inner()?)?)
+}
+
+/// `rows` as a cell CSV holds them (metrics at 6 decimals), for comparing fresh outcomes with
+/// stored ones.
+pub fn as_written(rows: &[CellRow]) -> anyhow::Result<Vec<CellRow>> {
+    let text = rows_csv(rows)?;
+    csv::Reader::from_reader(text.as_bytes()).deserialize().map(|r| r.context("re-reading written rows")).collect()
+}
+
+/// The columns in which two rows differ, `seconds` left out (it measures the machine, not the
+/// attack), each as `column: a vs b`.
+pub fn differing_columns(a: &CellRow, b: &CellRow) -> Vec<String> {
+    let (ja, jb) = (serde_json::to_value(a).unwrap_or_default(), serde_json::to_value(b).unwrap_or_default());
+    let (Some(oa), Some(ob)) = (ja.as_object(), jb.as_object()) else { return vec!["unserialisable row".into()] };
+    oa.iter().filter(|(k, v)| k.as_str() != "seconds" && ob.get(*k) != Some(v)).map(|(k, v)| format!("{k}: {v} vs {}", ob.get(k).cloned().unwrap_or_default())).collect()
 }
 
 /// The rows of a per-image CSV; a damaged file (a missing column, a cut line, a bad number) is an
@@ -329,7 +356,7 @@ mod tests {
 
     fn cell() -> Cell {
         let config = AttackConfig::paper(Framework::Pgd, &Interpreter::Cam, Variant::AdvEdge).check().unwrap();
-        Cell { model: "m".into(), framework: Framework::Pgd, interpreter: Interpreter::Cam, variant: Variant::AdvEdge, images: 2, batch: 2, config, code_version: 1, revision: 0, weights: "w".into(), any_images: true }
+        Cell { model: "m".into(), framework: Framework::Pgd, interpreter: Interpreter::Cam, variant: Variant::AdvEdge, images: 2, batch: 2, config, code_version: 1, revision: 0, weights: "w".into(), data: "d".into(), any_images: true }
     }
 
     /// A cut CSV, a CSV missing its last row, a changed CSV and a missing manifest are each
@@ -340,8 +367,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let c = cell();
         let rows = vec![
-            CellRow { image_index: 0, label: 1, target: 2, success: true, target_prob: 0.9, l1: 0.1, iou: 0.5, one_minus_ssim: 0.01, seconds: 1.0, iterations: 10, failure: String::new() },
-            CellRow { image_index: 5, label: 3, target: 4, success: false, target_prob: 0.1, l1: 0.2, iou: 0.4, one_minus_ssim: 0.02, seconds: 1.0, iterations: 10, failure: "NaN, step 3".into() },
+            CellRow { image_index: 0, label: 1, target: 2, success: true, target_prob: 0.9, l1: 0.1, iou: 0.5, one_minus_ssim: 0.01, success_float: true, target_prob_float: 0.95, l1_float: 0.05, iou_float: 0.6, one_minus_ssim_float: 0.009, seconds: 1.0, iterations: 10, failure: String::new() },
+            CellRow { image_index: 5, label: 3, target: 4, success: false, target_prob: 0.1, l1: 0.2, iou: 0.4, one_minus_ssim: 0.02, success_float: true, target_prob_float: 0.95, l1_float: 0.05, iou_float: 0.6, one_minus_ssim_float: 0.009, seconds: 1.0, iterations: 10, failure: "NaN, step 3".into() },
         ];
         let csv = rows_csv(&rows).unwrap();
         let manifest = |check: Option<FileCheck>| serde_json::json!({ "images": 2, "csv": check }).to_string();
@@ -400,9 +427,9 @@ mod tests {
         let c = cell();
         let csv = dir.join(format!("{}.csv", c.stem()));
         let head = format!("{CSV_HEADER}\n");
-        std::fs::write(&csv, format!("{head}0,1,2,0,0.001,0.1,0.5,0,1,10,\n")).unwrap();
+        std::fs::write(&csv, format!("{head}0,1,2,0,0.001,0.1,0.5,0,0,0.001,0.1,0.5,0,1,10,\n")).unwrap();
         assert!(successful_maps(&dir, &c).unwrap().unwrap().is_empty());
-        std::fs::write(&csv, format!("{head}0,1,2,0,0.001,0.1,0.5,0,1,10,\n3,1,2,1,0.9,0.1,0.5,0.01,1,10,\n")).unwrap();
+        std::fs::write(&csv, format!("{head}0,1,2,0,0.001,0.1,0.5,0,0,0.001,0.1,0.5,0,1,10,\n3,1,2,1,0.9,0.1,0.5,0.01,1,0.9,0.1,0.5,0.01,1,10,\n")).unwrap();
         let maps = dir.join(format!("{}.maps.json", c.stem()));
         assert_eq!(successful_maps(&dir, &c).unwrap().err(), Some(maps.clone()));
         let entry = |i: usize, ok: bool| format!(r#"{{"image_index":{i},"label":1,"target":2,"success":{ok},"benign_map":[0.5],"adversarial_map":[0.25],"adversarial_u8":[7]}}"#);
