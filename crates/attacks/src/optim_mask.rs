@@ -39,7 +39,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Opt
     let mad = model.clone().to_device(&ad).freeze();
     let (b, h, w) = (batch.len(), batch.height, batch.width);
     let k = model.fc_weight().dims()[1] as u32;
-    let targets: Vec<u32> = crate::rng::batch_targets(cfg.seed, &batch.labels, &batch.indices, k);
+    let targets: Vec<u32> = batch.targets(cfg.seed, k);
     let (t_ad, t_plain) = (tensor_io::labels(&targets, &ad), tensor_io::labels(&targets, &dev));
     let x0 = batch.images.clone();
     let x0_ad = tensor_io::images(x0.clone(), b, h, w, &ad);

@@ -50,6 +50,9 @@ pub struct AttackBatch {
     pub indices: Vec<usize>,
     pub height: usize,
     pub width: usize,
+    /// Target classes chosen by the user, one per image; `None`: the paper's random target,
+    /// drawn from the seed and the image index (spec 1.1).
+    pub targets: Option<Vec<u32>>,
 }
 
 impl AttackBatch {
@@ -62,6 +65,13 @@ impl AttackBatch {
     pub fn image_len(&self) -> usize {
         3 * self.height * self.width
     }
+    /// Each image's target class: the chosen ones, or the paper's random draw.
+    pub fn targets(&self, seed: u64, num_classes: u32) -> Vec<u32> {
+        match &self.targets {
+            Some(t) => t.clone(),
+            None => crate::rng::batch_targets(seed, &self.labels, &self.indices, num_classes),
+        }
+    }
     /// Images `start..end` as their own batch.
     pub fn slice(&self, start: usize, end: usize) -> AttackBatch {
         let n = self.image_len();
@@ -71,6 +81,7 @@ impl AttackBatch {
             indices: self.indices[start..end].to_vec(),
             height: self.height,
             width: self.width,
+            targets: self.targets.as_ref().map(|t| t[start..end].to_vec()),
         }
     }
 }

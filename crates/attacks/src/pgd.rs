@@ -294,7 +294,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
     let ctx = Ctx { mad: model.clone().to_device(&ad).freeze(), dev: dev.clone(), ad: ad.clone(), b: batch.len(), h: batch.height, w: batch.width };
     let (b, hw, n) = (batch.len(), batch.height * batch.width, batch.image_len());
     let k = model.fc_weight().dims()[1] as u32;
-    let targets: Vec<u32> = crate::rng::batch_targets(cfg.seed, &batch.labels, &batch.indices, k);
+    let targets: Vec<u32> = batch.targets(cfg.seed, k);
     let t_ad = tensor_io::labels(&targets, &ad);
     let t_plain = tensor_io::labels(&targets, &dev);
     let x0 = batch.images.clone();

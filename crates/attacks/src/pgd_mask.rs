@@ -54,7 +54,7 @@ pub fn run(model: &Classifier, interp: &Interpreter, variant: Variant, cfg: &Pgd
     let (b, h, w) = (batch.len(), batch.height, batch.width);
     let (hw, n) = (h * w, batch.image_len());
     let k = model.fc_weight().dims()[1] as u32;
-    let targets: Vec<u32> = crate::rng::batch_targets(cfg.seed, &batch.labels, &batch.indices, k);
+    let targets: Vec<u32> = batch.targets(cfg.seed, k);
     let (t_ad, t_plain) = (tensor_io::labels(&targets, &ad), tensor_io::labels(&targets, &dev));
     let img = |v: &[f32], d: &Device| tensor_io::images(v.to_vec(), b, h, w, d);
     let s = mcfg.mask_size;

@@ -35,7 +35,7 @@ fn resnet20_and_two_images() -> (advedge_models::Classifier, AttackBatch) {
     let pick: Vec<_> = idx.iter().map(|&i| entries[i].clone()).collect();
     let ds = advedge_data::Dataset::decode(pick, &advedge_data::DecodeOptions { resize: advedge_data::Resize::Exact(32, 32), skip_bad: false }).unwrap();
     let (images, labels) = ds.batch_f32(&[0, 1]);
-    let batch = AttackBatch { images, labels, indices: idx.to_vec(), height: 32, width: 32 };
+    let batch = AttackBatch { images, labels, indices: idx.to_vec(), height: 32, width: 32, targets: None };
     (m, batch)
 }
 

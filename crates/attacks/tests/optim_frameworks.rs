@@ -74,7 +74,7 @@ fn tiny_model_and_batch() -> (advedge_models::Classifier, AttackBatch) {
     let entries = advedge_data::list_image_folder(&root.join("cifar10"), "test").unwrap();
     let ds = advedge_data::Dataset::decode(vec![entries[5].clone(), entries[6005].clone()], &advedge_data::DecodeOptions { resize: advedge_data::Resize::Exact(32, 32), skip_bad: false }).unwrap();
     let (images, labels) = ds.batch_f32(&[0, 1]);
-    (m, AttackBatch { images, labels, indices: vec![5, 6005], height: 32, width: 32 })
+    (m, AttackBatch { images, labels, indices: vec![5, 6005], height: 32, width: 32, targets: None })
 }
 
 #[test]
@@ -101,7 +101,7 @@ fn cw_cam_outcome_does_not_depend_on_batch_size() {
     // C&W-CAM's B·L2 quirk (spec 6) uses the authors' batch of 10 as a constant: an image attacked
     // alone must come out as it does inside a batch of two.
     let (m, both) = tiny_model_and_batch();
-    let one = AttackBatch { images: both.images[3072..].to_vec(), labels: both.labels[1..].to_vec(), indices: vec![6005], height: 32, width: 32 };
+    let one = AttackBatch { images: both.images[3072..].to_vec(), labels: both.labels[1..].to_vec(), indices: vec![6005], height: 32, width: 32, targets: None };
     let cfg = OptimConfig::paper(Kind::Cw, &Interpreter::Cam).scaled(0.02);
     assert!(cfg.l2_times_batch);
     let a = run(&m, &Interpreter::Cam, Variant::AdvEdge, &cfg, &both);

@@ -24,7 +24,7 @@ fn cifar_batch(idx: &[usize]) -> AttackBatch {
     let ds = advedge_data::Dataset::decode(pick, &advedge_data::DecodeOptions { resize: advedge_data::Resize::Exact(32, 32), skip_bad: false }).unwrap();
     let all: Vec<usize> = (0..ds.len()).collect();
     let (images, labels) = ds.batch_f32(&all);
-    AttackBatch { images, labels, indices: idx.to_vec(), height: 32, width: 32 }
+    AttackBatch { images, labels, indices: idx.to_vec(), height: 32, width: 32, targets: None }
 }
 
 #[test]

@@ -22,11 +22,25 @@ pub struct AttackArgs {
     #[arg(long, default_value = "pgd")]
     framework: Framework,
     /// plain, adv2, advedge, advedge+ (comma-separated for several).
-    #[arg(long, default_value = "adv2,advedge,advedge+", value_delimiter = ',')]
+    #[arg(long, alias = "variant", default_value = "adv2,advedge,advedge+", value_delimiter = ',')]
     variants: Vec<Variant>,
-    /// Number of correctly classified test images to attack.
+    /// Number of correctly classified test images to attack (without --image).
     #[arg(long, default_value_t = 20)]
     images: usize,
+    /// Attack this image file, or every image file of this folder, instead of test images: any
+    /// size, through the model's preprocessing; the label is the model's prediction.
+    #[arg(long)]
+    image: Option<PathBuf>,
+    /// With --image: where the adversarial PNGs, metric JSONs and panels go.
+    #[arg(long, default_value = "attack-out")]
+    out: PathBuf,
+    /// Target class (index, or a CIFAR-10 class name) for every image; default: the paper's
+    /// random target, drawn from the seed and the image's position.
+    #[arg(long)]
+    target: Option<String>,
+    /// With --image: skip (and name) files that do not decode instead of stopping.
+    #[arg(long)]
+    skip_bad: bool,
     #[arg(long, default_value_t = 10)]
     batch: usize,
     /// Multiply every iteration count of the paper's schedule by this factor.
@@ -71,7 +85,7 @@ pub fn correct_images(model: &Classifier, n: usize, dev: &Device, data: DataSour
     keep.truncate(n);
     labels.truncate(n);
     let (images, _) = test.batch_f32(&keep);
-    Ok(AttackBatch { images, labels, indices: keep, height: side, width: side })
+    Ok(AttackBatch { images, labels, indices: keep, height: side, width: side, targets: None })
 }
 
 /// Per-cell summary of the paper's metrics over successful samples.
@@ -116,8 +130,27 @@ pub fn attack(a: AttackArgs) -> anyhow::Result<()> {
     // Every variant's configuration is checked before the first image is attacked.
     let configs = a.variants.iter().map(|&v| names::attack_config(a.framework, &interp, v, common).check().map(|c| (v, c))).collect::<Result<Vec<_>, _>>()?;
     let (card, model) = repo::load_model(&a.model, Some(&dir))?;
+    let k = model.fc_weight().dims()[1] as u32;
+    let target = a.target.as_deref().map(|t| crate::image_attack::parse_target(t, data, k)).transpose()?;
+    if let Some(path) = &a.image {
+        let files = crate::image_attack::image_files(path)?;
+        let job = crate::image_attack::ImageJob {
+            model_name: &a.model, model: &model, data, framework: a.framework, interp: &interp, configs: &configs,
+            batch: a.batch, seed: a.seed, target, skip_bad: a.skip_bad, out: &a.out,
+        };
+        println!("{} ({}), {} x {}, {} file(s) from {}, schedule x{}", a.model, card.description, a.framework, interp.name(), files.len(), path.display(), a.scale);
+        let (batch, results) = crate::image_attack::run(&job, &files)?;
+        for (v, out) in results {
+            println!("  {:<9} {}", v.name(), summarize(&out, &batch));
+        }
+        println!("wrote the adversarial PNGs, metric JSONs and panels to {}", a.out.display());
+        return Ok(());
+    }
     let dev = repo::device();
-    let clean = correct_images(&model, a.images, &dev, data, false)?;
+    let mut clean = correct_images(&model, a.images, &dev, data, false)?;
+    if let Some(t) = target {
+        clean.targets = Some(vec![t; clean.len()]);
+    }
     println!("{} ({}), {} x {}, {} correctly classified {:?} images, schedule x{}", a.model, card.description, a.framework, interp.name(), clean.len(), data, a.scale);
     for (v, cfg) in configs {
         let bar = advedge_models::train::progress(clean.len().div_ceil(a.batch) as u64, 0, v.name());

@@ -6,6 +6,7 @@ pub mod bench_cmd;
 pub mod cli;
 pub mod data_source;
 pub mod explain_cmd;
+pub mod image_attack;
 pub mod models_cmd;
 pub mod names;
 pub mod quality_cmd;

@@ -21,7 +21,7 @@ const IMAGES: [usize; 3] = [250, 1250, 10];
 fn three_images() -> AttackBatch {
     let test = DataSource::for_model("resnet20", &repo::weights_dir()).test_set().unwrap();
     let (images, labels) = test.batch_f32(&IMAGES);
-    AttackBatch { images, labels, indices: IMAGES.to_vec(), height: 32, width: 32 }
+    AttackBatch { images, labels, indices: IMAGES.to_vec(), height: 32, width: 32, targets: None }
 }
 
 /// The fields that make an outcome, as exact bits (seconds left out).

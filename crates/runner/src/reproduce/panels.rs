@@ -7,7 +7,7 @@ use crate::explain_cmd::colormap;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 
-/// One panel: a 32x32 RGB image (u8, CHW) or a square map in [0,1].
+/// One panel: a square RGB image (u8, CHW) or a square map in [0,1].
 pub enum Panel {
     Image(Vec<u8>),
     Map(Vec<f32>),
@@ -25,7 +25,14 @@ pub fn render_rows(path: &Path, title: &str, rows: &[Row]) -> anyhow::Result<Opt
     }
     register_font();
     let cols = rows.iter().map(|r| r.panels.len()).max().unwrap_or(1);
-    let (cw, ch) = (170u32, 200u32);
+    let side = |p: &Panel| match p {
+        Panel::Image(im) => ((im.len() / 3) as f64).sqrt() as u32,
+        Panel::Map(m) => (m.len() as f64).sqrt() as u32,
+    };
+    // Room for the largest panel at one screen pixel per image pixel at least.
+    let largest = rows.iter().flat_map(|r| r.panels.iter().map(|(_, p)| side(p))).max().unwrap_or(32);
+    let cw = 170u32.max(largest + 14);
+    let ch = cw + 30;
     let root = BitMapBackend::new(path, (cw * cols as u32 + 190, ch * rows.len() as u32 + 50)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let root = root.titled(title, (FONT, 20)).map_err(err)?;
@@ -37,7 +44,10 @@ pub fn render_rows(path: &Path, title: &str, rows: &[Row]) -> anyhow::Result<Opt
         for ((t, p), cell) in row.panels.iter().zip(area.iter()) {
             let inner = cell.titled(t, (FONT, 14)).map_err(err)?.margin(2, 2, 2, 2);
             match p {
-                Panel::Image(im) => draw_grid(&inner, 32, 32, |y, x| RGBColor(im[y * 32 + x], im[1024 + y * 32 + x], im[2048 + y * 32 + x]))?,
+                Panel::Image(im) => {
+                    let s = ((im.len() / 3) as f64).sqrt() as usize;
+                    draw_grid(&inner, s, s, |y, x| RGBColor(im[y * s + x], im[s * s + y * s + x], im[2 * s * s + y * s + x]))?
+                }
                 Panel::Map(m) => {
                     let s = (m.len() as f64).sqrt() as usize;
                     draw_grid(&inner, s, s, |y, x| {
