@@ -35,6 +35,22 @@ pub fn column_of_successes(csv: &Path, column: &str) -> anyhow::Result<Vec<f64>>
     Ok(read_rows(csv)?.iter().filter(|r| r.success).map(pick).collect())
 }
 
+/// The legend of the variants' colours, in the chart's upper right corner.
+pub(super) fn variant_legend<'a, DB: DrawingBackend + 'a, Y: Ranged>(chart: &mut ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>) -> anyhow::Result<()>
+where
+    Y::ValueType: 'static,
+{
+    for v in ["ADV2", "AdvEdge", "AdvEdge+", "Plain"] {
+        chart
+            .draw_series(std::iter::empty::<Circle<(f64, Y::ValueType), i32>>())
+            .map_err(err)?
+            .label(v)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], variant_colour(v).filled()));
+    }
+    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).label_font((FONT, 14)).draw().map_err(err)?;
+    Ok(())
+}
+
 pub(super) fn variant_colour(v: &str) -> RGBColor {
     match v {
         "ADV2" => RGBColor(31, 119, 180),
@@ -105,14 +121,7 @@ pub fn distribution_figure(path: &Path, title: &str, column: &str, ylabel: &str,
                 .draw_series(std::iter::once(Boxplot::new_vertical(*x, &q).width(18).style(variant_colour(v).stroke_width(2))))
                 .map_err(err)?;
         }
-        for v in ["ADV2", "AdvEdge", "AdvEdge+", "Plain"] {
-            chart
-                .draw_series(std::iter::empty::<Circle<(f64, f32), i32>>())
-                .map_err(err)?
-                .label(v)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], variant_colour(v).filled()));
-        }
-        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).label_font((FONT, 14)).draw().map_err(err)?;
+        variant_legend(&mut chart)?;
     }
     root.present().map_err(err)?;
     Ok(Some(path.to_path_buf()))

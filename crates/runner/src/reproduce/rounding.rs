@@ -4,7 +4,7 @@
 //! Tables I-III show). Here the two stand side by side, per cell: success at each, the share of
 //! the float successes that still succeed at 8 bits, and the map and noise metrics at each.
 use super::cell::Cell;
-use super::figures::{err, register_font, variant_colour, FONT};
+use super::figures::{err, register_font, variant_colour, variant_legend, FONT};
 use super::frame::CellSummary;
 use super::store::write_atomic;
 use plotters::prelude::*;
@@ -94,14 +94,7 @@ fn kept_figure(path: &Path, profile: &str, done: &[(&Cell, CellSummary)]) -> any
                 chart.draw_series(std::iter::once(Rectangle::new([(*x - 0.08, 0.0), (*x + 0.08, *h)], variant_colour(v).filled()))).map_err(err)?;
             }
         }
-        for v in ["ADV2", "AdvEdge", "AdvEdge+", "Plain"] {
-            chart
-                .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
-                .map_err(err)?
-                .label(v)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], variant_colour(v).filled()));
-        }
-        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).label_font((FONT, 14)).draw().map_err(err)?;
+        variant_legend(&mut chart)?;
     }
     root.present().map_err(err)?;
     Ok(Some(path.to_path_buf()))
