@@ -13,6 +13,7 @@ pub mod grid;
 pub mod panels;
 pub mod partial;
 pub mod paper;
+pub mod report;
 pub mod run;
 pub mod slurm;
 pub mod store;

@@ -197,6 +197,7 @@ pub fn render(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir
     let ip = out_dir.join("index.md");
     write_atomic(&ip, index.as_bytes())?;
     written.push(ip);
+    written.extend(super::report::write_main(out_dir, profile, cells, cell_dir)?);
     Ok(written)
 }
 
@@ -223,5 +224,8 @@ fn render_countermeasures(g: &GridFile, profile: &str, p: &Profile, cells: &[Cel
     let ip = out_dir.join(format!("index-{}.md", g.name));
     write_atomic(&ip, index.as_bytes())?;
     written.push(ip);
+    let hp = out_dir.join(format!("index-{}.html", g.name));
+    write_atomic(&hp, super::report::markdown_page(&index, &format!("advedge {}, profile {profile}", g.description), "<p><a href=\"index.html\">&larr; main tables</a></p>").as_bytes())?;
+    written.push(hp);
     Ok(written)
 }
