@@ -100,10 +100,12 @@ pub fn model_fingerprint_in(model: &str, dir: &Path) -> String {
     }
 }
 
-/// The compute devices of this process: `cpu` (burn-flex, the default) or CUDA devices
-/// (`cuda`, `cuda:N`, or a comma list `cuda:0,cuda:1`; needs the `cuda` feature). Set once from
-/// `--device` or a profile's `device`, before any model loads. With several devices the grid
-/// runner starts one worker per device and binds each worker thread to its device.
+/// The compute devices of this process: `cpu` (burn-flex, the default), CUDA devices (`cuda`,
+/// `cuda:N`, or a comma list `cuda:0,cuda:1`; needs the `cuda` feature) or one wgpu device
+/// (`wgpu`: wgpu's choice, `wgpu:gpu:N`, `wgpu:integrated:N`, `wgpu:cpu` (e.g. Mesa's lavapipe);
+/// needs the `wgpu` feature). Set once from `--device` or a profile's `device`, before any model
+/// loads. With several devices the grid runner starts one worker per device and binds each
+/// worker thread to its device.
 static DEVICES: OnceLock<Vec<String>> = OnceLock::new();
 
 thread_local! {
@@ -114,16 +116,19 @@ thread_local! {
 pub fn select_device(spec: &str) -> anyhow::Result<()> {
     let names: Vec<String> = spec.split(',').map(|n| n.trim().to_ascii_lowercase()).filter(|n| !n.is_empty()).collect();
     for name in &names {
-        let ok = name == "cpu" || name == "cuda" || name.strip_prefix("cuda:").is_some_and(|i| i.parse::<usize>().is_ok());
+        let ok = name == "cpu" || name == "cuda" || name.strip_prefix("cuda:").is_some_and(|i| i.parse::<usize>().is_ok()) || wgpu_kind(name).is_some();
         if !ok {
-            anyhow::bail!("unknown device `{name}` (cpu, cuda, cuda:N, or a comma list of CUDA devices)");
+            anyhow::bail!("unknown device `{name}` (cpu, cuda, cuda:N, a comma list of CUDA devices, wgpu, wgpu:gpu:N, wgpu:integrated:N, wgpu:cpu)");
         }
         if name.starts_with("cuda") && !cfg!(feature = "cuda") {
             anyhow::bail!("device `{name}` needs a build with the `cuda` feature (`cargo xtask --features cuda ...`, see README \"GPU\"); use `--device cpu` here");
         }
+        if name.starts_with("wgpu") && !cfg!(feature = "wgpu") {
+            anyhow::bail!("device `{name}` needs a build with the `wgpu` feature (`cargo run --release -p xtask --features wgpu -- ...`, see README \"GPU\"); use `--device cpu` here");
+        }
     }
-    if names.is_empty() || (names.len() > 1 && names.iter().any(|n| n == "cpu")) {
-        anyhow::bail!("bad device list `{spec}`: give `cpu`, or one or more CUDA devices");
+    if names.is_empty() || (names.len() > 1 && names.iter().any(|n| n == "cpu" || n.starts_with("wgpu"))) {
+        anyhow::bail!("bad device list `{spec}`: give `cpu`, one wgpu device, or one or more CUDA devices");
     }
     let current = DEVICES.get_or_init(|| names.clone());
     if *current != names {
@@ -133,7 +138,47 @@ pub fn select_device(spec: &str) -> anyhow::Result<()> {
     for name in names.iter().filter(|n| n.starts_with("cuda")) {
         probe_cuda(name)?;
     }
+    #[cfg(feature = "wgpu")]
+    for name in names.iter().filter(|n| n.starts_with("wgpu")) {
+        probe(name, || wgpu_device(name))?;
+    }
     Ok(())
+}
+
+/// A wgpu device name as (kind, index): `wgpu`, `wgpu:gpu:N`, `wgpu:integrated:N`, `wgpu:cpu`.
+fn wgpu_kind(name: &str) -> Option<(&str, usize)> {
+    let rest = name.strip_prefix("wgpu")?;
+    let parts: Vec<&str> = rest.split(':').skip(1).collect();
+    match parts.as_slice() {
+        [] if rest.is_empty() => Some(("default", 0)),
+        ["cpu"] => Some(("cpu", 0)),
+        [k @ ("gpu" | "integrated"), i] => i.parse().ok().map(|i| (*k, i)),
+        _ => None,
+    }
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu_device(name: &str) -> burn::tensor::Device {
+    use burn::tensor::DeviceKind;
+    let kind = match wgpu_kind(name) {
+        Some(("cpu", _)) => DeviceKind::Cpu,
+        Some(("gpu", i)) => DeviceKind::DiscreteGpu(i),
+        Some(("integrated", i)) => DeviceKind::IntegratedGpu(i),
+        _ => DeviceKind::DefaultDevice,
+    };
+    burn::tensor::Device::wgpu(kind)
+}
+
+/// Start device `name` and compute 4 x (1 + 1) on it, so a missing driver or adapter fails here
+/// with the device named instead of as a panic inside the first cell.
+#[cfg(feature = "wgpu")]
+fn probe(name: &str, make: impl Fn() -> burn::tensor::Device + std::panic::RefUnwindSafe) -> anyhow::Result<()> {
+    let run = || burn::tensor::Tensor::<1>::ones([4], &make()).add_scalar(1.0).sum().into_scalar::<f32>();
+    match std::panic::catch_unwind(run) {
+        Ok(v) if (v - 8.0).abs() < 1e-6 => Ok(()),
+        Ok(v) => anyhow::bail!("device `{name}` started but computed {v} for 4 x (1 + 1) (expected 8)"),
+        Err(_) => anyhow::bail!("device `{name}` did not start (the message above says why: no Vulkan / Metal / DirectX 12 driver, or no adapter of that kind; for a software Vulkan device install Mesa's lavapipe, Debian's mesa-vulkan-drivers, and use `wgpu:cpu`); use `--device cpu`"),
+    }
 }
 
 /// Start CUDA device `name` and run one small kernel on it (compiled by NVRTC), so a missing
@@ -178,6 +223,7 @@ fn device_label() -> String {
 pub fn device_name() -> String {
     match device_label().as_str() {
         "cpu" => "cpu (burn-flex)".into(),
+        other if other.starts_with("wgpu") => format!("{other} (burn-wgpu)"),
         other => format!("{other} (burn-cuda)"),
     }
 }
@@ -187,6 +233,8 @@ pub fn device() -> burn::tensor::Device {
     match device_label().as_str() {
         #[cfg(feature = "cuda")]
         d if d.starts_with("cuda") => burn::tensor::Device::cuda(d.strip_prefix("cuda:").and_then(|i| i.parse::<usize>().ok()).unwrap_or(0)),
+        #[cfg(feature = "wgpu")]
+        d if d.starts_with("wgpu") => wgpu_device(d),
         _ => burn::tensor::Device::flex(),
     }
 }
@@ -207,4 +255,20 @@ pub fn load_model(model: &str, dir: Option<&Path>) -> anyhow::Result<(advedge_mo
     }
     let m = advedge_models::tensor_io::load_weights(&card.architecture, &weights, &device()).with_context(|| format!("loading `{model}` from {}", weights.display()))?;
     Ok((card, m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wgpu_kind;
+
+    #[test]
+    fn wgpu_device_names_parse_and_others_do_not() {
+        assert_eq!(wgpu_kind("wgpu"), Some(("default", 0)));
+        assert_eq!(wgpu_kind("wgpu:cpu"), Some(("cpu", 0)));
+        assert_eq!(wgpu_kind("wgpu:gpu:1"), Some(("gpu", 1)));
+        assert_eq!(wgpu_kind("wgpu:integrated:0"), Some(("integrated", 0)));
+        for bad in ["wgpux", "wgpu:", "wgpu:gpu", "wgpu:gpu:x", "wgpu:tpu:0", "cuda"] {
+            assert_eq!(wgpu_kind(bad), None, "{bad}");
+        }
+    }
 }

@@ -15,7 +15,7 @@ fn smoke_profile_runs_and_resumes() {
         let rows = std::fs::read_to_string(c).unwrap().lines().count();
         assert_eq!(rows, 3, "{}: header + 2 images", c.display());
     }
-    for f in ["tables/table1.md", "tables/table2.csv", "tables/table3.md", "summary.csv", "index.md", "figures/fig3.png"] {
+    for f in ["tables/table1.md", "tables/table2.csv", "tables/table3.md", "tables/table8.md", "tables/claims.md", "summary.csv", "index.md", "index.html", "figures/fig3.png", "figures/fig9.png"] {
         assert!(results.join("smoke").join(f).is_file(), "{f} missing");
     }
     let md = std::fs::read_to_string(results.join("smoke/tables/table1.md")).unwrap();

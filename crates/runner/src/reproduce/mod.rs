@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod cell;
+pub mod claims;
 pub mod compare;
 pub mod detector;
 pub mod robust;
