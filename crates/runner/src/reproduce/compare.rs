@@ -14,6 +14,11 @@ pub struct CompareArgs {
     pub fresh: PathBuf,
     /// The profile folder to compare with, e.g. results/smoke.
     pub reference: PathBuf,
+    /// Numeric columns may differ by up to this much (another backend's float rounding, e.g.
+    /// `--device wgpu:cpu` against the CPU); integer and 0/1 columns must still be equal.
+    /// Default 0: byte for byte as written.
+    #[arg(long, default_value_t = 0.0)]
+    pub tolerance: f64,
 }
 
 fn csvs(dir: &Path) -> anyhow::Result<BTreeSet<String>> {
@@ -26,6 +31,11 @@ fn csvs(dir: &Path) -> anyhow::Result<BTreeSet<String>> {
 /// and the fresh run's new ones (a cell whose key changed shows up in both), and how many cells
 /// both hold.
 pub fn compare(fresh: &Path, reference: &Path) -> anyhow::Result<(Vec<String>, Vec<String>, Vec<String>, usize)> {
+    compare_within(fresh, reference, 0.0)
+}
+
+/// [`compare`] with numeric columns allowed to differ by up to `tolerance`.
+pub fn compare_within(fresh: &Path, reference: &Path, tolerance: f64) -> anyhow::Result<(Vec<String>, Vec<String>, Vec<String>, usize)> {
     let (a, b) = (csvs(fresh)?, csvs(reference)?);
     let mut diffs = Vec::new();
     for name in a.intersection(&b) {
@@ -35,7 +45,7 @@ pub fn compare(fresh: &Path, reference: &Path) -> anyhow::Result<(Vec<String>, V
             continue;
         }
         for (x, y) in ra.iter().zip(&rb) {
-            let d = differing_columns(x, y);
+            let d = differing_columns(x, y, tolerance);
             if !d.is_empty() {
                 diffs.push(format!("{name}: image {}: {} (fresh vs reference)", x.image_index, d.join(", ")));
             }
@@ -47,7 +57,10 @@ pub fn compare(fresh: &Path, reference: &Path) -> anyhow::Result<(Vec<String>, V
 }
 
 pub fn run(a: CompareArgs) -> anyhow::Result<()> {
-    let (diffs, missing, new, same) = compare(&a.fresh, &a.reference)?;
+    let (diffs, missing, new, same) = compare_within(&a.fresh, &a.reference, a.tolerance)?;
+    if a.tolerance > 0.0 {
+        println!("numeric columns compared within {}", a.tolerance);
+    }
     println!("{} cells in both, {} differ in {} rows; {} only in {}, {} only in {}", same, diffs.iter().map(|d| d.split(':').next().unwrap_or("")).collect::<BTreeSet<_>>().len(), diffs.len(), missing.len(), a.reference.display(), new.len(), a.fresh.display());
     for d in &diffs {
         println!("  differs: {d}");
@@ -90,6 +103,12 @@ mod tests {
         assert_eq!(diffs.len(), 1, "{diffs:?}");
         assert!(diffs[0].starts_with("c-1.csv: image 3: l1: 0.1 vs 0.100001"), "{}", diffs[0]);
         assert_eq!((missing, new), (vec!["c-2.csv".to_string()], vec![]));
+        // Within a tolerance a small float difference passes; a flipped success never does.
+        let (diffs, _, _, _) = compare_within(&a, &b, 1e-5).unwrap();
+        assert!(diffs.is_empty(), "{diffs:?}");
+        write(&b, "c-1.csv", &[CellRow { l1: 0.100001, success: false, ..row.clone() }]);
+        let (diffs, _, _, _) = compare_within(&a, &b, 1e-5).unwrap();
+        assert!(diffs.len() == 1 && diffs[0].contains("success: 1 vs 0") && !diffs[0].contains("l1"), "{diffs:?}");
         let _ = std::fs::remove_dir_all(base);
     }
 }

@@ -273,11 +273,16 @@ pub fn as_written(rows: &[CellRow]) -> anyhow::Result<Vec<CellRow>> {
 }
 
 /// The columns in which two rows differ, `seconds` left out (it measures the machine, not the
-/// attack), each as `column: a vs b`.
-pub fn differing_columns(a: &CellRow, b: &CellRow) -> Vec<String> {
+/// attack), each as `column: a vs b`. Floating-point columns may differ by up to `tolerance`
+/// (0: exactly); integer and 0/1 columns must be equal.
+pub fn differing_columns(a: &CellRow, b: &CellRow, tolerance: f64) -> Vec<String> {
     let (ja, jb) = (serde_json::to_value(a).unwrap_or_default(), serde_json::to_value(b).unwrap_or_default());
     let (Some(oa), Some(ob)) = (ja.as_object(), jb.as_object()) else { return vec!["unserialisable row".into()] };
-    oa.iter().filter(|(k, v)| k.as_str() != "seconds" && ob.get(*k) != Some(v)).map(|(k, v)| format!("{k}: {v} vs {}", ob.get(k).cloned().unwrap_or_default())).collect()
+    let same = |x: &serde_json::Value, y: Option<&serde_json::Value>| match (x, y) {
+        (serde_json::Value::Number(p), Some(serde_json::Value::Number(q))) if p.is_f64() && q.is_f64() => (p.as_f64().unwrap_or(f64::NAN) - q.as_f64().unwrap_or(f64::NAN)).abs() <= tolerance,
+        (x, y) => Some(x) == y,
+    };
+    oa.iter().filter(|(k, v)| k.as_str() != "seconds" && !same(v, ob.get(*k))).map(|(k, v)| format!("{k}: {v} vs {}", ob.get(k).cloned().unwrap_or_default())).collect()
 }
 
 /// The rows of a per-image CSV; a damaged file (a missing column, a cut line, a bad number) is an

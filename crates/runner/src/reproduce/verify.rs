@@ -47,7 +47,7 @@ fn check_cell(c: &Cell, dir: &Path, n: usize) -> anyhow::Result<Checked> {
             drift.push(format!("image {} stored where the data now gives image {}", s.image_index, f.image_index));
             continue;
         }
-        let d = differing_columns(f, s);
+        let d = differing_columns(f, s, 0.0);
         if !d.is_empty() {
             drift.push(format!("image {}: {} (now vs stored)", f.image_index, d.join(", ")));
         }
