@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The GPU check, as one script for the device tool (a lent GPU machine, offline, 10 min
 # a command). It times one attack step (bench-interpreters) and full-schedule paper cells on the
-# CUDA build, with random ResNet-50 weights (init-weights: no torchvision weights exist here).
+# CUDA build (DEVICE=cuda, the default) or the wgpu build (DEVICE=wgpu, or wgpu:cpu for Mesa's
+# lavapipe; build with --features wgpu instead), with random ResNet-50 weights (init-weights: no
+# torchvision weights exist here).
 #
 # Prepare here (see README "GPU"), then carry `.gpu`:
 #   CARGO_TARGET_DIR=/work/target-cuda cargo build --offline --release -p xtask --features cuda
@@ -28,6 +30,9 @@ if [[ $DEVICE == cuda* ]]; then
   nvrtc=$(find / -xdev -name 'libnvrtc.so*' 2>/dev/null | head -1)
   [ -n "$nvrtc" ] && export LD_LIBRARY_PATH="$(dirname "$nvrtc")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   log "nvrtc: ${nvrtc:-none found}"
+fi
+if [[ $DEVICE == wgpu* ]]; then
+  (vulkaninfo --summary || echo "no vulkaninfo (Debian: vulkan-tools)") > "$OUT/gpu.txt" 2>&1
 fi
 W=/tmp/advedge-random-weights
 log "init-weights resnet50"

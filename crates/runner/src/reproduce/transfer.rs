@@ -7,6 +7,7 @@
 use super::cell::Cell;
 use super::store::{status, write_atomic, Stage, Status};
 use crate::repo;
+use advedge_attacks::Framework;
 use advedge_interpreters::mask::MaskConfig;
 use advedge_interpreters::Interpreter;
 use advedge_metrics::l1_mean;
@@ -17,10 +18,12 @@ use std::path::{Path, PathBuf};
 
 use super::store::{successful_maps, MapsEntry as Entry};
 
-/// The extracting interpreters of Table IV for `model` (RTS only if it has a trained network).
-pub fn extractors(model: &str, mask_iters: usize) -> Vec<Interpreter> {
+/// The extracting interpreters of Table IV for a cell of `model` in `framework` (RTS only if the
+/// model has a trained network). MASK is the variant the framework attacks (v1 for PGD, v2 for
+/// C&W and StAdv, spec 2.4), so a MASK row's self-entry measures the interpreter it attacked.
+pub fn extractors(model: &str, framework: Framework, mask_iters: usize) -> Vec<Interpreter> {
     let data = crate::data_source::DataSource::for_model(model, &repo::weights_dir());
-    let mut v = vec![Interpreter::Grad { pool: data.grad_pool() }, Interpreter::Cam, Interpreter::Mask(MaskConfig { iters: mask_iters, ..data.mask(false) })];
+    let mut v = vec![Interpreter::Grad { pool: data.grad_pool() }, Interpreter::Cam, Interpreter::Mask(MaskConfig { iters: mask_iters, ..data.mask(framework.mask_v2()) })];
     if let Ok(rts) = crate::names::parse_interpreter("rts", model, &repo::weights_dir()) {
         v.push(rts);
     }
@@ -55,7 +58,7 @@ enum CacheState {
 /// The cache file of `c`'s transfer maps: keyed by the cell and by the extractors' settings
 /// (MASK iterations, the RTS network's fingerprint), so changing them never reads a stale cache.
 fn cache_path(c: &Cell, dir: &Path, mask_iters: usize) -> anyhow::Result<PathBuf> {
-    let settings = serde_json::to_string(&extractors(&c.model, mask_iters))?;
+    let settings = serde_json::to_string(&extractors(&c.model, c.framework, mask_iters))?;
     Ok(dir.join(format!("{}.transfer-{:016x}.json", c.stem(), repo::fnv1a(settings.as_bytes()))))
 }
 
@@ -88,7 +91,7 @@ fn cell_cache(c: &Cell, dir: &Path, mask_iters: usize, stage: Stage) -> anyhow::
     let b = ok.len();
     let labels: Vec<u32> = ok.iter().map(|e| e.label).collect();
     let targets: Vec<u32> = ok.iter().map(|e| e.target).collect();
-    for it in extractors(&c.model, mask_iters) {
+    for it in extractors(&c.model, c.framework, mask_iters) {
         let benign = tensor_io::to_vec(it.explain(&model, tensor_io::images(clean.clone(), b, side, side, &dev), tensor_io::labels(&labels, &dev)));
         let advm = tensor_io::to_vec(it.explain(&model, tensor_io::images(adv.clone(), b, side, side, &dev), tensor_io::labels(&targets, &dev)));
         let ml = benign.len() / b;
