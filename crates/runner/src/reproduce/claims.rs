@@ -8,7 +8,7 @@
 //! p is below 0.05 and the mean difference points the paper's way, is *reversed* when it is
 //! below 0.05 the other way, and is *undecided* otherwise (too few pairs included).
 use super::cell::Cell;
-use super::store::{csv_path, read_rows, status, write_atomic, CellRow, Status};
+use super::store::{csv_path, read_rows, status, write_table, CellRow, Status};
 use advedge_attacks::{Framework, Variant};
 use advedge_interpreters::InterpreterKind;
 use advedge_metrics::{holm, sign_flip_p, SIGN_FLIP_REPS};
@@ -143,13 +143,5 @@ pub fn render(profile: &str, cells: &[Cell], cell_dir: &Path, out_dir: &Path) ->
             t.model, t.framework.label(), t.interpreter, t.a.name(), t.b.name(), t.metric, if t.sign < 0.0 { "lower" } else { "higher" }, t.n, t.mean, t.p, q, verdict(t, *q)
         ));
     }
-    let tdir = out_dir.join("tables");
-    std::fs::create_dir_all(&tdir)?;
-    let mut written = Vec::new();
-    for (ext, body) in [("csv", &csv), ("md", &md)] {
-        let path = tdir.join(format!("claims.{ext}"));
-        write_atomic(&path, body.as_bytes())?;
-        written.push(path);
-    }
-    Ok(written)
+    write_table(out_dir, "claims", &csv, &md)
 }

@@ -6,7 +6,7 @@
 use super::cell::Cell;
 use super::figures::{err, register_font, variant_colour, variant_legend, FONT};
 use super::frame::CellSummary;
-use super::store::write_atomic;
+use super::store::write_table;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -37,14 +37,7 @@ pub fn render(profile: &str, description: &str, done: &[(&Cell, CellSummary)], o
             f(fl.l1, 3), f(s.l1.0, 3), f(fl.iou, 3), f(s.iou.0, 3), f(fl.noise, 4), f(s.noise.0, 4), n = s.images
         ));
     }
-    let tdir = out_dir.join("tables");
-    std::fs::create_dir_all(&tdir)?;
-    let mut written = Vec::new();
-    for (ext, body) in [("csv", &csv), ("md", &md)] {
-        let path = tdir.join(format!("table8.{ext}"));
-        write_atomic(&path, body.as_bytes())?;
-        written.push(path);
-    }
+    let mut written = write_table(out_dir, "table8", &csv, &md)?;
     let fdir = out_dir.join("figures");
     std::fs::create_dir_all(&fdir)?;
     if let Some(p) = kept_figure(&fdir.join("fig9.png"), profile, done)? {

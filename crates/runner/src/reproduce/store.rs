@@ -265,6 +265,19 @@ pub fn rows_csv(rows: &[CellRow]) -> anyhow::Result<String> {
     Ok(String::from_utf8(w.into_inner()?)?)
 }
 
+/// A table as `<out_dir>/tables/<name>.csv` and `.md` (atomic writes); returns both paths.
+pub fn write_table(out_dir: &Path, name: &str, csv: &str, md: &str) -> anyhow::Result<Vec<PathBuf>> {
+    let tdir = out_dir.join("tables");
+    std::fs::create_dir_all(&tdir).with_context(|| format!("creating {}", tdir.display()))?;
+    let mut written = Vec::new();
+    for (ext, body) in [("csv", csv), ("md", md)] {
+        let path = tdir.join(format!("{name}.{ext}"));
+        write_atomic(&path, body.as_bytes())?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
 /// `rows` as a cell CSV holds them (metrics at 6 decimals), for comparing fresh outcomes with
 /// stored ones.
 pub fn as_written(rows: &[CellRow]) -> anyhow::Result<Vec<CellRow>> {

@@ -5,7 +5,7 @@ use super::grid::{GridFile, Profile};
 use super::paper;
 use advedge_attacks::Framework;
 use super::frame::{self, CellSummary};
-use super::store::{status, write_atomic, Stage, Status};
+use super::store::{status, write_atomic, write_table, Stage, Status};
 use std::collections::BTreeMap;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -101,12 +101,7 @@ pub fn render(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir
                 }
             }
         }
-        let tdir = out_dir.join("tables");
-        for (ext, body) in [("csv", &csv), ("md", &md)] {
-            let path = tdir.join(format!("{name}.{ext}"));
-            write_atomic(&path, body.as_bytes())?;
-            written.push(path);
-        }
+        written.extend(write_table(out_dir, name, &csv, &md)?);
     }
     if g.targets.iter().any(|x| x == "claims") {
         written.extend(super::claims::render(profile, cells, cell_dir, out_dir)?);
@@ -156,12 +151,7 @@ pub fn render(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir
         if !tr.not_computed.is_empty() {
             md.push_str(&format!("\nNot computed yet (`collect` only reads; run `cargo xtask reproduce table4 --profile {profile}`): {}\n", tr.not_computed.iter().map(|id| format!("`{id}`")).collect::<Vec<_>>().join(", ")));
         }
-        let tdir = out_dir.join("tables");
-        for (ext, body) in [("csv", &csv), ("md", &md)] {
-            let path = tdir.join(format!("table4.{ext}"));
-            write_atomic(&path, body.as_bytes())?;
-            written.push(path);
-        }
+        written.extend(write_table(out_dir, "table4", &csv, &md)?);
     }
     let fdir = out_dir.join("figures");
     std::fs::create_dir_all(&fdir)?;
