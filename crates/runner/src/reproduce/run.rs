@@ -204,7 +204,7 @@ pub fn reproduce(a: ReproduceArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     if let Some(n) = a.verify {
-        return super::verify::run(&g.name, &a.profile, &cells, &dir, &profile_dir(&results, &a.profile), n, a.jobs);
+        return super::verify::run(&g.name, &a.profile, a.filter.as_deref(), &cells, &dir, &profile_dir(&results, &a.profile), n, a.jobs);
     }
     let todo: Vec<&Cell> = cells.iter().filter(|c| a.force || status(&dir, c) != Status::Done).collect();
     println!("{} done, {} to run", cells.len() - todo.len(), todo.len());
