@@ -15,6 +15,9 @@ pub struct TrainArgs {
     /// Preset name (resnet20, densenet38, tiny, tiny-densenet).
     #[arg(long)]
     model: String,
+    /// cpu (default), cuda[:N] (`cuda` feature) or wgpu[:gpu:N|:integrated:N|:cpu] (`wgpu` feature).
+    #[arg(long, default_value = "cpu")]
+    device: String,
     /// Override the preset's epoch count.
     #[arg(long)]
     epochs: Option<usize>,
@@ -57,6 +60,9 @@ pub struct EvalArgs {
     weights_dir: Option<PathBuf>,
     #[arg(long)]
     skip_bad: bool,
+    /// cpu (default), cuda[:N] (`cuda` feature) or wgpu[:gpu:N|:integrated:N|:cpu] (`wgpu` feature).
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 #[derive(clap::Args)]
@@ -67,6 +73,9 @@ pub struct BenchArgs {
     batch: usize,
     #[arg(long, default_value_t = 3)]
     reps: usize,
+    /// cpu (default), cuda[:N] (`cuda` feature) or wgpu[:gpu:N|:integrated:N|:cpu] (`wgpu` feature).
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 pub fn train(a: TrainArgs) -> anyhow::Result<()> {
@@ -84,7 +93,8 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let device = Device::flex().autodiff();
+    repo::select_device(&a.device)?;
+    let device = repo::device().autodiff();
     let t0 = Instant::now();
     let train = load_cifar10("train", a.skip_bad)?;
     let test = load_cifar10("test", a.skip_bad)?;
@@ -92,7 +102,7 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
     let run_dir = a.run_dir.unwrap_or_else(|| repo::root().join("runs").join("train").join(&a.model));
     let trained = run_train(&p.arch, &cfg, &train, &run_dir, &device)?;
     let test = match a.limit_test { Some(n) => test.subset(&test.spread_indices(n)), None => test };
-    let eval_dev = Device::flex();
+    let eval_dev = repo::device();
     let model = trained.model.to_device(&eval_dev);
     let (correct, n) = evaluate(&model, &test, 500, &eval_dev);
     let acc = correct as f64 / n as f64;
@@ -140,6 +150,7 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
 }
 
 pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
+    repo::select_device(&a.device)?;
     let dir = a.weights_dir.unwrap_or_else(repo::weights_dir);
     let (card, model) = repo::load_model(&a.model, Some(&dir))?;
     let device = repo::device();
@@ -176,6 +187,7 @@ pub struct InitWeightsArgs {
 pub fn init_weights(a: InitWeightsArgs) -> anyhow::Result<()> {
     let card_path = repo::weights_dir().join(format!("{}.toml", a.model));
     let mut card = ModelCard::load(&card_path)?;
+    // On the CPU whatever --device says elsewhere: a seed gives the same weights file on every machine.
     let dev = Device::flex();
     dev.seed(a.seed);
     let model = card.architecture.init(&dev);
@@ -194,8 +206,9 @@ pub fn init_weights(a: InitWeightsArgs) -> anyhow::Result<()> {
 pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
     use advedge_models::train::TrainConfig;
     let p = preset(&a.model)?;
-    let dev = Device::flex();
-    let ad = Device::flex().autodiff();
+    repo::select_device(&a.device)?;
+    let dev = repo::device();
+    let ad = repo::device().autodiff();
     let m = p.arch.init(&dev);
     let x = || tensor_io::images(vec![0.5; a.batch * 3 * 32 * 32], a.batch, 32, 32, &dev);
     let _ = m.forward(x());
