@@ -39,7 +39,12 @@ pub struct FloatFigures {
 /// Round to the 8-bit grid (nearest, clamped to [0, 1]): the image a PNG holds. An image that
 /// PGD kept within ε = 0.031 of an 8-bit original stays within 8/255 = 0.0314 of it.
 pub fn quantise(x: &[f32]) -> Vec<f32> {
-    x.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() / 255.0).collect()
+    to_u8(x).into_iter().map(|v| v as f32 / 255.0).collect()
+}
+
+/// The 8-bit values of [`quantise`] (what a PNG stores).
+pub fn to_u8(x: &[f32]) -> Vec<u8> {
+    x.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect()
 }
 
 /// A batch of clean images to attack (CHW [0,1], flattened) with their labels and indices.

@@ -5,7 +5,8 @@
 //! adversarial PNG, a JSON of the metrics, and a panel PNG (benign, adversarial, amplified
 //! perturbation, both maps, the top classes).
 use crate::data_source::DataSource;
-use crate::reproduce::panels::{render_rows, Panel, Row};
+use crate::reproduce::panels::{render_rows, rgb_image, Panel, Row};
+use advedge_attacks::outcome::to_u8;
 use advedge_attacks::{AttackBatch, CheckedAttack, Framework, ImageOutcome, Variant};
 use advedge_interpreters::Interpreter;
 use advedge_metrics::{iou_topk_mean, l1_mean, ssim, SsimConfig, DEFAULT_IOU_KS};
@@ -119,14 +120,8 @@ struct Report<'a> {
     command: String,
 }
 
-fn to_u8(x: &[f32]) -> Vec<u8> {
-    x.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect()
-}
-
 fn write_png(path: &Path, chw: &[u8], side: usize) -> anyhow::Result<()> {
-    let n = side * side;
-    let rgb: Vec<u8> = (0..n).flat_map(|p| [chw[p], chw[n + p], chw[2 * n + p]]).collect();
-    image::RgbImage::from_raw(side as u32, side as u32, rgb).context("image buffer")?.save(path).with_context(|| format!("writing {}", path.display()))
+    rgb_image(chw, side)?.save(path).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Attack every image of `files`; returns the decoded batch and the outcomes per variant.

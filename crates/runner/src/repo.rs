@@ -136,11 +136,12 @@ pub fn select_device(spec: &str) -> anyhow::Result<()> {
     }
     #[cfg(feature = "cuda")]
     for name in names.iter().filter(|n| n.starts_with("cuda")) {
-        probe_cuda(name)?;
+        let index = name.strip_prefix("cuda:").and_then(|i| i.parse::<usize>().ok()).unwrap_or(0);
+        probe(name, || burn::tensor::Device::cuda(index), "usually no NVIDIA driver library libcuda.so on LD_LIBRARY_PATH, no GPU with that index, or no NVRTC library libnvrtc.so for compiling kernels")?;
     }
     #[cfg(feature = "wgpu")]
     for name in names.iter().filter(|n| n.starts_with("wgpu")) {
-        probe(name, || wgpu_device(name))?;
+        probe(name, || wgpu_device(name), "no Vulkan / Metal / DirectX 12 driver, or no adapter of that kind; for a software Vulkan device install Mesa's lavapipe, Debian's mesa-vulkan-drivers, and use `wgpu:cpu`")?;
     }
     Ok(())
 }
@@ -169,38 +170,17 @@ fn wgpu_device(name: &str) -> burn::tensor::Device {
     burn::tensor::Device::wgpu(kind)
 }
 
-/// Start device `name` and compute 4 x (1 + 1) on it, so a missing driver or adapter fails here
-/// with the device named instead of as a panic inside the first cell.
-#[cfg(feature = "wgpu")]
-fn probe(name: &str, make: impl Fn() -> burn::tensor::Device + std::panic::RefUnwindSafe) -> anyhow::Result<()> {
+/// Start device `name` and compute 4 x (1 + 1) on it, so a missing driver, GPU or kernel
+/// compiler fails here with the device named instead of as a panic inside the first cell. The
+/// GPU runtimes report the cause by panicking on their device thread; that message is printed
+/// above ours, and `usual` says what it usually is.
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+fn probe(name: &str, make: impl Fn() -> burn::tensor::Device + std::panic::RefUnwindSafe, usual: &str) -> anyhow::Result<()> {
     let run = || burn::tensor::Tensor::<1>::ones([4], &make()).add_scalar(1.0).sum().into_scalar::<f32>();
     match std::panic::catch_unwind(run) {
         Ok(v) if (v - 8.0).abs() < 1e-6 => Ok(()),
         Ok(v) => anyhow::bail!("device `{name}` started but computed {v} for 4 x (1 + 1) (expected 8)"),
-        Err(_) => anyhow::bail!("device `{name}` did not start (the message above says why: no Vulkan / Metal / DirectX 12 driver, or no adapter of that kind; for a software Vulkan device install Mesa's lavapipe, Debian's mesa-vulkan-drivers, and use `wgpu:cpu`); use `--device cpu`"),
-    }
-}
-
-/// Start CUDA device `name` and run one small kernel on it (compiled by NVRTC), so a missing
-/// driver (`libcuda.so`), GPU or NVRTC library fails here with the device named, instead of as
-/// a panic inside the first cell. cubecl reports the cause by panicking on its device thread;
-/// that message is printed above ours.
-#[cfg(feature = "cuda")]
-fn probe_cuda(name: &str) -> anyhow::Result<()> {
-    let index = name.strip_prefix("cuda:").and_then(|i| i.parse::<usize>().ok()).unwrap_or(0);
-    let run = || {
-        let device = burn::tensor::Device::cuda(index);
-        let t = burn::tensor::Tensor::<1>::ones([4], &device).add_scalar(1.0).sum();
-        t.into_scalar::<f32>()
-    };
-    match std::panic::catch_unwind(run) {
-        Ok(v) if (v - 8.0).abs() < 1e-6 => Ok(()),
-        Ok(v) => anyhow::bail!("CUDA device `{name}` started but computed {v} for 4 x (1 + 1) (expected 8)"),
-        Err(_) => anyhow::bail!(
-            "CUDA device `{name}` did not start (the message above says why: usually no NVIDIA driver \
-             library libcuda.so on LD_LIBRARY_PATH, no GPU with that index, or no NVRTC library \
-             libnvrtc.so for compiling kernels); use `--device cpu`"
-        ),
+        Err(_) => anyhow::bail!("device `{name}` did not start (the message above says why: {usual}); use `--device cpu`"),
     }
 }
 

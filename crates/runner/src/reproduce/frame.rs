@@ -49,6 +49,14 @@ pub struct FloatSummary {
     pub noise: f64,
 }
 
+/// A table entry: `v` at `digits` decimals, `–` when missing or not finite.
+pub fn fmt(v: Option<f64>, digits: usize) -> String {
+    match v {
+        Some(x) if x.is_finite() => format!("{x:.digits$}"),
+        _ => "–".into(),
+    }
+}
+
 /// Seed of the tables' bootstrap intervals.
 pub const BOOTSTRAP_SEED: u64 = 0;
 

@@ -7,6 +7,13 @@ use crate::explain_cmd::colormap;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 
+/// A square CHW u8 image (3 x side x side) as an `image` RGB buffer.
+pub fn rgb_image(chw: &[u8], side: usize) -> anyhow::Result<image::RgbImage> {
+    let n = side * side;
+    let rgb: Vec<u8> = (0..n).flat_map(|p| [chw[p], chw[n + p], chw[2 * n + p]]).collect();
+    image::RgbImage::from_raw(side as u32, side as u32, rgb).ok_or_else(|| anyhow::anyhow!("{} bytes are not a {side}x{side} RGB image", chw.len()))
+}
+
 /// One panel: a square RGB image (u8, CHW) or a square map in [0,1].
 pub enum Panel {
     Image(Vec<u8>),

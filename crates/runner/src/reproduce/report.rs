@@ -33,9 +33,7 @@ pub fn markdown_page(md: &str, title: &str, extra: &str) -> String {
 
 /// A PNG (RGB, `side` x `side`, from CHW bytes) as a data URI.
 fn png_uri(chw: &[u8], side: usize) -> anyhow::Result<String> {
-    let n = side * side;
-    let rgb: Vec<u8> = (0..n).flat_map(|p| [chw[p], chw[n + p], chw[2 * n + p]]).collect();
-    let img = image::RgbImage::from_raw(side as u32, side as u32, rgb).context("image buffer")?;
+    let img = super::panels::rgb_image(chw, side)?;
     let mut bytes = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)?;
     Ok(format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes)))

@@ -5,18 +5,10 @@
 //! the float successes that still succeed at 8 bits, and the map and noise metrics at each.
 use super::cell::Cell;
 use super::figures::{err, register_font, variant_colour, variant_legend, FONT};
-use super::frame::CellSummary;
+use super::frame::{fmt, CellSummary};
 use super::store::write_table;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
-
-fn f(v: f64, digits: usize) -> String {
-    if v.is_finite() {
-        format!("{v:.digits$}")
-    } else {
-        "–".into()
-    }
-}
 
 /// `tables/table8.{csv,md}` and `figures/fig9.png` from the done cells' summaries.
 pub fn render(profile: &str, description: &str, done: &[(&Cell, CellSummary)], out_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -34,7 +26,7 @@ pub fn render(profile: &str, description: &str, done: &[(&Cell, CellSummary)], o
         md.push_str(&format!(
             "| {} | {} | {} | {} | {}/{n} -> {}/{n} | {}/{} | {} -> {} | {} -> {} | {} -> {} |\n",
             c.model, c.framework.label(), c.interpreter.name(), c.variant.name(), fl.successes, s.successes, fl.kept, fl.successes,
-            f(fl.l1, 3), f(s.l1.0, 3), f(fl.iou, 3), f(s.iou.0, 3), f(fl.noise, 4), f(s.noise.0, 4), n = s.images
+            fmt(Some(fl.l1), 3), fmt(Some(s.l1.0), 3), fmt(Some(fl.iou), 3), fmt(Some(s.iou.0), 3), fmt(Some(fl.noise), 4), fmt(Some(s.noise.0), 4), n = s.images
         ));
     }
     let mut written = write_table(out_dir, "table8", &csv, &md)?;

@@ -338,7 +338,7 @@ impl MapsFile {
                 .map(|o| MapsEntry {
                     image_index: o.image_index, label: o.label, target: o.target, success: o.success,
                     benign_map: o.benign_map.clone(), adversarial_map: o.adversarial_map.clone(),
-                    adversarial_u8: o.adversarial.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect(),
+                    adversarial_u8: advedge_attacks::outcome::to_u8(&o.adversarial),
                 })
                 .collect(),
         }

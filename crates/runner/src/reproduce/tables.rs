@@ -4,7 +4,7 @@ use super::cell::Cell;
 use super::grid::{GridFile, Profile};
 use super::paper;
 use advedge_attacks::Framework;
-use super::frame::{self, CellSummary};
+use super::frame::{self, fmt, CellSummary};
 use super::store::{status, write_atomic, write_table, Stage, Status};
 use std::collections::BTreeMap;
 use anyhow::Context;
@@ -18,13 +18,6 @@ fn per_image_table(g: &GridFile, cells: &[Cell], cell_dir: &Path, out_dir: &Path
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     frame::write_parquet(&mut frame::per_image(&done, cell_dir)?, &path)?;
     Ok((path.clone(), frame::summaries(&path)?))
-}
-
-fn fmt(v: Option<f64>, digits: usize) -> String {
-    match v {
-        Some(x) if x.is_finite() => format!("{x:.digits$}"),
-        _ => "–".into(),
-    }
 }
 
 /// Write summary.csv and the tables this grid targets; returns the written paths.
