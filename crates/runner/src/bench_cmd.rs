@@ -101,3 +101,59 @@ pub fn bench(a: BenchInterpArgs) -> anyhow::Result<()> {
     println!("\nwrote {}", path.display());
     Ok(())
 }
+
+#[derive(clap::Args)]
+pub struct BenchConvArgs {
+    #[arg(long, default_value_t = 20)]
+    reps: usize,
+    /// Where the Markdown table goes (default results/bench/conv.md).
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+}
+
+/// `bench-conv`: one 3x3 stride-1 pad-1 convolution and its input gradient (`conv_transpose2d`)
+/// at ResNet-20's shapes, the two kernels that take most of an attack's time on the CPU. Each
+/// row also prints an FNV-1a hash of the output's bits for a seeded input, so a kernel change
+/// that must keep results bit for bit is checked by comparing two runs' hashes.
+pub fn bench_conv(a: BenchConvArgs) -> anyhow::Result<()> {
+    use burn::tensor::module::{conv2d, conv_transpose2d};
+    use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+    use burn::tensor::TensorData;
+    use rand::{Rng, SeedableRng};
+    let dev = repo::device();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let mut rand_tensor = |shape: [usize; 4]| {
+        let v: Vec<f32> = (0..shape.iter().product::<usize>()).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+        Tensor::<4>::from_data(TensorData::new(v, shape), &dev)
+    };
+    let hash = |t: Tensor<4>| {
+        tensor_io::to_vec(t).iter().fold(0xcbf29ce484222325u64, |h, v| (h ^ v.to_bits() as u64).wrapping_mul(0x100000001b3))
+    };
+    let mut md = format!(
+        "# 3x3 convolution kernels (burn-flex, f32)\n\nMachine: {} CPU threads, {}. Command: `cargo xtask bench-conv`; mean of {} runs after one warm-up, output read back each run. `hash`: FNV-1a of the output's bits for a seeded input (equal hashes = equal results bit for bit).\n\n| N | C | HxW | conv2d ms | GFLOP/s | hash | conv_transpose2d ms | GFLOP/s | hash |\n|---|---|---|---|---|---|---|---|---|\n",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        repo::cpu_name(),
+        a.reps
+    );
+    for (n, c, s) in [(20, 16, 32), (20, 32, 16), (20, 64, 8), (80, 16, 32), (80, 32, 16), (80, 64, 8)] {
+        let x = rand_tensor([n, c, s, s]);
+        let w = rand_tensor([c, c, 3, 3]);
+        let flop = 2.0 * (n * c * c * 9 * s * s) as f64;
+        let fwd = || conv2d(x.clone(), w.clone(), None, ConvOptions::new([1, 1], [1, 1], [1, 1], 1));
+        let bwd = || conv_transpose2d(x.clone(), w.clone(), None, ConvTransposeOptions::new([1, 1], [1, 1], [0, 0], [1, 1], 1));
+        let tf = time(a.reps, || { let _ = tensor_io::to_vec(fwd()); });
+        let tb = time(a.reps, || { let _ = tensor_io::to_vec(bwd()); });
+        md.push_str(&format!(
+            "| {n} | {c} | {s}x{s} | {:.2} | {:.0} | {:016x} | {:.2} | {:.0} | {:016x} |\n",
+            tf * 1e3, flop / tf / 1e9, hash(fwd()), tb * 1e3, flop / tb / 1e9, hash(bwd())
+        ));
+    }
+    let path = a.out.clone().unwrap_or_else(|| repo::root().join("results").join("bench").join("conv.md"));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&path, &md)?;
+    print!("{md}");
+    println!("\nwrote {}", path.display());
+    Ok(())
+}

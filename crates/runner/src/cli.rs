@@ -30,6 +30,8 @@ enum Cmd {
     Attack(crate::attack_cmd::AttackArgs),
     /// Time the interpreters and the second-order Grad step.
     BenchInterpreters(crate::bench_cmd::BenchInterpArgs),
+    /// Time the 3x3 convolution kernels at ResNet-20's shapes (with a bit-exact result hash).
+    BenchConv(crate::bench_cmd::BenchConvArgs),
     /// Deletion check of the MASK interpreter (salient vs random regions).
     MaskQuality(crate::quality_cmd::MaskQualityArgs),
     /// Distance between the benign RTS maps for the true and the target class (the RTS attacks'
@@ -57,6 +59,7 @@ pub fn main() -> anyhow::Result<()> {
         Cmd::Compare(a) => crate::reproduce::compare::run(a),
         Cmd::Attack(a) => crate::attack_cmd::attack(a),
         Cmd::BenchInterpreters(a) => crate::bench_cmd::bench(a),
+        Cmd::BenchConv(a) => crate::bench_cmd::bench_conv(a),
         Cmd::MaskQuality(a) => crate::quality_cmd::mask_quality(a),
         Cmd::RtsReference(a) => crate::quality_cmd::rts_reference(a),
         Cmd::TrainRts(a) => crate::rts_cmd::train(a),

@@ -208,6 +208,14 @@ pub fn device_name() -> String {
     }
 }
 
+/// The CPU's model name as Linux reports it (benchmarks name the machine they ran on).
+pub fn cpu_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|v| v.trim().to_string()))
+        .unwrap_or_else(|| format!("{} CPU", std::env::consts::ARCH))
+}
+
 /// This thread's device (CPU unless [`select_device`] chose CUDA).
 pub fn device() -> burn::tensor::Device {
     match device_label().as_str() {
