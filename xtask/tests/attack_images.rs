@@ -47,3 +47,37 @@ fn a_folder_of_own_images_is_attacked_and_reported() {
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 3, "one PNG, one JSON, one panel");
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// `attack --eps`: one row per variant and budget, one per image, each image's smallest fooling
+/// budget no larger than the smallest listed budget that fooled it (and above the largest that
+/// did not), a figure; a framework without an L-infinity budget is refused by name.
+#[test]
+fn epsilon_curves_and_smallest_fooling_budgets() {
+    let out = std::env::temp_dir().join(format!("advedge-eps-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let o = out.to_str().unwrap();
+    let (code, text) = xtask(&["attack", "--model", "resnet20", "--interpreter", "cam", "--framework", "cw", "--variant", "advedge", "--images", "2", "--eps", "2,8/255"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("--framework pgd"), "{text}");
+    let (code, text) = xtask(&["attack", "--model", "resnet20", "--interpreter", "cam", "--variant", "advedge", "--images", "2", "--scale", "0.02", "--eps", "1,16/255", "--min-eps-steps", "2", "--out", o]);
+    assert_eq!(code, Some(0), "{text}");
+    let curve = std::fs::read_to_string(out.join("eps_curve.csv")).unwrap();
+    assert_eq!(curve.lines().count(), 3, "{curve}");
+    assert!(curve.starts_with("variant,eps,eps_255,images,successes,success_rate,l1_mean_successes\nAdvEdge,"), "{curve}");
+    let images = std::fs::read_to_string(out.join("eps_images.csv")).unwrap();
+    assert_eq!(images.lines().count(), 5, "{images}");
+    let rows: Vec<Vec<String>> = images.lines().skip(1).map(|l| l.split(',').map(String::from).collect()).collect();
+    for line in std::fs::read_to_string(out.join("min_eps.csv")).unwrap().lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let mine: Vec<&Vec<String>> = rows.iter().filter(|r| r[1] == f[1]).collect();
+        let first_ok = mine.iter().filter(|r| r[3] == "true").map(|r| r[2].parse::<f32>().unwrap()).fold(f32::INFINITY, f32::min);
+        if f[2].is_empty() {
+            assert!(first_ok.is_infinite(), "no budget fooled image {}, yet {line}", f[1]);
+            continue;
+        }
+        let m: f32 = f[2].parse().unwrap();
+        let below = mine.iter().map(|r| r[2].parse::<f32>().unwrap()).filter(|&e| e < first_ok).fold(0.0, f32::max);
+        assert!(m <= first_ok && m > below, "image {}: min eps {m} outside ({below}, {first_ok}]", f[1]);
+    }
+    assert!(out.join("eps_curve.png").exists());
+}

@@ -57,6 +57,14 @@ pub struct AttackArgs {
     rts_reference: Option<RtsReference>,
     #[arg(long)]
     weights_dir: Option<PathBuf>,
+    /// PGD only: attack at each of these L-infinity budgets instead of the paper's 0.031 and
+    /// write success and map-L1 curves to --out (`1,2,4,8,16/255`: the /255 applies to all).
+    #[arg(long, value_parser = crate::eps_curve::parse_eps_list)]
+    eps: Option<crate::eps_curve::EpsList>,
+    /// With --eps: refine each image's smallest fooling budget by this many bisection steps
+    /// below the smallest listed one that fooled it (each step attacks the image alone).
+    #[arg(long, default_value_t = 0)]
+    min_eps_steps: usize,
 }
 
 /// The first `n` evaluation images of `data` (spread over the classes) that `model` classifies
@@ -129,6 +137,12 @@ pub fn attack(a: AttackArgs) -> anyhow::Result<()> {
     let common = Common { scale: a.scale, seed: a.seed, edge_scope: if a.edges_all_steps { EdgeScope::All } else { EdgeScope::Warmup }, rts_reference: a.rts_reference };
     // Every variant's configuration is checked before the first image is attacked.
     let configs = a.variants.iter().map(|&v| names::attack_config(a.framework, &interp, v, common).check().map(|c| (v, c))).collect::<Result<Vec<_>, _>>()?;
+    if a.eps.is_some() && a.framework != advedge_attacks::Framework::Pgd {
+        anyhow::bail!("--eps needs --framework pgd: {} has no L-infinity budget", a.framework);
+    }
+    if a.eps.is_some() && a.image.is_some() {
+        anyhow::bail!("--eps runs on test images (--images N); it does not take --image yet");
+    }
     let (card, model) = repo::load_model(&a.model, Some(&dir))?;
     let k = model.fc_weight().dims()[1] as u32;
     let target = a.target.as_deref().map(|t| crate::image_attack::parse_target(t, data, k)).transpose()?;
@@ -152,6 +166,15 @@ pub fn attack(a: AttackArgs) -> anyhow::Result<()> {
         clean.targets = Some(vec![t; clean.len()]);
     }
     println!("{} ({}), {} x {}, {} correctly classified {:?} images, schedule x{}", a.model, card.description, a.framework, interp.name(), clean.len(), data, a.scale);
+    if let Some(crate::eps_curve::EpsList(eps)) = &a.eps {
+        let rows = crate::eps_curve::curves(&model, &interp, &configs, &clean, a.batch, eps)?;
+        let min = if a.min_eps_steps > 0 || eps.len() > 1 { Some(crate::eps_curve::min_eps(&model, &interp, &configs, &clean, &rows, a.min_eps_steps)?) } else { None };
+        let title = format!("{} x {}, {}: {} images, schedule x{}", a.framework, interp.name(), a.model, clean.len(), a.scale);
+        for p in crate::eps_curve::write(&a.out, &title, &rows, min.as_deref())? {
+            println!("wrote {}", p.display());
+        }
+        return Ok(());
+    }
     for (v, cfg) in configs {
         let bar = advedge_models::train::progress(clean.len().div_ceil(a.batch) as u64, 0, v.name());
         let mut out = Vec::new();

@@ -5,6 +5,7 @@ pub mod attack_cmd;
 pub mod bench_cmd;
 pub mod cli;
 pub mod data_source;
+pub mod eps_curve;
 pub mod explain_cmd;
 pub mod image_attack;
 pub mod models_cmd;

@@ -10,16 +10,16 @@ use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-pub(super) const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 
-pub(super) fn register_font() {
+pub(crate) fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let _ = plotters::style::register_font(FONT, FontStyle::Normal, include_bytes!("../../assets/DejaVuSans.ttf"));
     });
 }
 
-pub(super) fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+pub(crate) fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("plotting: {e:?}")
 }
 
@@ -51,7 +51,7 @@ where
     Ok(())
 }
 
-pub(super) fn variant_colour(v: &str) -> RGBColor {
+pub(crate) fn variant_colour(v: &str) -> RGBColor {
     match v {
         "ADV2" => RGBColor(31, 119, 180),
         "AdvEdge" => RGBColor(255, 127, 14),
