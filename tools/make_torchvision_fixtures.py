@@ -10,7 +10,9 @@ Writes, with torchvision's own classes (not re-implementations):
   * .../tiny_{resnet,densenet}.io.safetensors: two fixed 64x64 inputs in [0,1], their classes,
       logits (eval mode, ImageNet normalisation in front) and d(CE summed over the batch)/dx
   * .../{resnet50,densenet169}.keys.json: every state-dict key of the full models with its shape
-      and dtype (the Rust structural test builds a zero-filled file from it)
+      and dtype (the Rust structural test builds a zero-filled file from it); likewise, compactly,
+      for resnet101, resnet152, densenet121, densenet161 and densenet201 (`--family-keys` writes
+      only these)
   * runs/fixtures/torchvision/{resnet50,densenet169}.pth + .io.safetensors (about 100 + 57 MB,
       not committed): randomly initialised full-size models and logits for two 224x224 inputs,
       for the parity test that runs when the files are present.
@@ -103,7 +105,24 @@ def manifest(sd, name):
         json.dump(keys, f, indent=0)
 
 
+# The other members of the two families whose architectures the Rust side builds (bottleneck
+# ResNets, DenseNets): their key lists only, for the structural tests. Written compactly.
+FAMILY = ["resnet101", "resnet152", "densenet121", "densenet161", "densenet201"]
+
+
+def family_manifests():
+    for name in FAMILY:
+        sd = getattr(torchvision.models, name)(weights=None).state_dict()
+        keys = [[k, list(v.shape), str(v.dtype).replace("torch.", "")] for k, v in sd.items()]
+        with open(os.path.join(FIX, name + ".keys.json"), "w") as f:
+            json.dump(keys, f, separators=(",", ":"))
+        print(f"{name}: {len(keys)} keys")
+
+
 def main():
+    if "--family-keys" in sys.argv:
+        family_manifests()
+        return
     torch.manual_seed(0)
     write(TinyResNet([1, 2, 1, 1], 8, 10), "tiny_resnet", FIX, 64, 1)
     tiny_dn = torchvision.models.DenseNet(growth_rate=4, block_config=(1, 2, 1, 1), num_init_features=8, num_classes=10)
@@ -112,6 +131,7 @@ def main():
     d169 = torchvision.models.densenet169(weights=None)
     manifest(r50.state_dict(), "resnet50")
     manifest(d169.state_dict(), "densenet169")
+    family_manifests()
     if "--tiny-only" not in sys.argv:
         write(r50, "resnet50", BIG, 224, 3)
         write(d169, "densenet169", BIG, 224, 4)

@@ -1,6 +1,6 @@
 //! torchvision parity. References come from `tools/make_torchvision_fixtures.py`, which
 //! uses torchvision's own classes: tiny twins (committed) for logits, a zero-filled copy of the full
-//! ResNet-50 / DenseNet-169 key lists for structure, and the full random-weight models (100 MB,
+//! ResNet-50 / DenseNet-169 key lists (and those of ResNet-101/152, DenseNet-121/161/201) for structure, and the full random-weight models (100 MB,
 //! not committed) when `runs/fixtures/torchvision/` holds them.
 use advedge_models::tensor_io::{images, read_tensors, to_vec};
 use advedge_models::{tensor_io, torchvision, ArchConfig};
@@ -95,6 +95,19 @@ fn resnet50_state_dict_structure() {
 #[test]
 fn densenet169_state_dict_structure() {
     structural("densenet169", densenet169());
+}
+
+/// The other members of the families: the same architectures at other depths and widths load
+/// every tensor of torchvision's own state dicts (key lists from torchvision 0.29).
+#[test]
+fn family_state_dict_structures() {
+    let resnet = |layers: Vec<usize>| ArchConfig::TvResnet { layers, width: 64, num_classes: 1000 };
+    let densenet = |blocks: Vec<usize>, growth: usize, init_features: usize| ArchConfig::TvDensenet { blocks, growth, init_features, num_classes: 1000 };
+    structural("resnet101", resnet(vec![3, 4, 23, 3]));
+    structural("resnet152", resnet(vec![3, 8, 36, 3]));
+    structural("densenet121", densenet(vec![6, 12, 24, 16], 32, 64));
+    structural("densenet161", densenet(vec![6, 12, 36, 24], 48, 96));
+    structural("densenet201", densenet(vec![6, 12, 48, 32], 32, 64));
 }
 
 #[test]
