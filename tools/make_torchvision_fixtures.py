@@ -11,8 +11,9 @@ Writes, with torchvision's own classes (not re-implementations):
       logits (eval mode, ImageNet normalisation in front) and d(CE summed over the batch)/dx
   * .../{resnet50,densenet169}.keys.json: every state-dict key of the full models with its shape
       and dtype (the Rust structural test builds a zero-filled file from it); likewise, compactly,
-      for resnet101, resnet152, densenet121, densenet161 and densenet201 (`--family-keys` writes
-      only these)
+      for resnet18, resnet34, resnet101, resnet152, densenet121, densenet161 and densenet201, and
+      tiny_resnet_basic.{pth,io.safetensors}, the basic-block twin (`--family-keys` writes only
+      these)
   * runs/fixtures/torchvision/{resnet50,densenet169}.pth + .io.safetensors (about 100 + 57 MB,
       not committed): randomly initialised full-size models and logits for two 224x224 inputs,
       for the parity test that runs when the files are present.
@@ -27,7 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
-from torchvision.models.resnet import Bottleneck, ResNet
+from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 from safetensors.torch import save_file
 
 FIX = "crates/models/tests/fixtures/torchvision"
@@ -37,10 +38,10 @@ STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
 
 class TinyResNet(ResNet):
-    """torchvision's ResNet at a small width: same Bottleneck, _make_layer and _forward_impl;
-    only the hard-coded 64/128/256/512 are replaced by width * (1, 2, 4, 8)."""
+    """torchvision's ResNet at a small width: same Bottleneck (or BasicBlock), _make_layer and
+    _forward_impl; only the hard-coded 64/128/256/512 are replaced by width * (1, 2, 4, 8)."""
 
-    def __init__(self, layers, width, num_classes):
+    def __init__(self, layers, width, num_classes, block=Bottleneck):
         nn.Module.__init__(self)
         self._norm_layer = nn.BatchNorm2d
         self.inplanes, self.dilation, self.groups, self.base_width = width, 1, 1, 64
@@ -48,12 +49,12 @@ class TinyResNet(ResNet):
         self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.layer1 = self._make_layer(Bottleneck, width, layers[0])
-        self.layer2 = self._make_layer(Bottleneck, width * 2, layers[1], stride=2)
-        self.layer3 = self._make_layer(Bottleneck, width * 4, layers[2], stride=2)
-        self.layer4 = self._make_layer(Bottleneck, width * 8, layers[3], stride=2)
+        self.layer1 = self._make_layer(block, width, layers[0])
+        self.layer2 = self._make_layer(block, width * 2, layers[1], stride=2)
+        self.layer3 = self._make_layer(block, width * 4, layers[2], stride=2)
+        self.layer4 = self._make_layer(block, width * 8, layers[3], stride=2)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(width * 8 * Bottleneck.expansion, num_classes)
+        self.fc = nn.Linear(width * 8 * block.expansion, num_classes)
 
 
 def randomise_bn(model, g):
@@ -107,10 +108,13 @@ def manifest(sd, name):
 
 # The other members of the two families whose architectures the Rust side builds (bottleneck
 # ResNets, DenseNets): their key lists only, for the structural tests. Written compactly.
-FAMILY = ["resnet101", "resnet152", "densenet121", "densenet161", "densenet201"]
+FAMILY = ["resnet18", "resnet34", "resnet101", "resnet152", "densenet121", "densenet161", "densenet201"]
 
 
 def family_manifests():
+    # The basic-block twin (ResNet-18/34's block), for logits and input-gradient parity.
+    torch.manual_seed(5)
+    write(TinyResNet([1, 2, 1, 1], 8, 10, block=BasicBlock), "tiny_resnet_basic", FIX, 64, 5)
     for name in FAMILY:
         sd = getattr(torchvision.models, name)(weights=None).state_dict()
         keys = [[k, list(v.shape), str(v.dtype).replace("torch.", "")] for k, v in sd.items()]

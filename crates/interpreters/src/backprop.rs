@@ -10,7 +10,7 @@ use crate::layers::{
 use advedge_models::classifier::Net;
 use advedge_models::densenet::{pool2, DenseNetBc};
 use advedge_models::resnet::{BasicBlock, CifarResNet, Downsample};
-use advedge_models::tv_resnet::{stem_pool_options, Bottleneck, TvResNet};
+use advedge_models::tv_resnet::{stem_pool_options, Bottleneck, TvBlock, TvResNet};
 use advedge_models::Classifier;
 use burn::tensor::activation::{relu, softmax};
 use burn::tensor::{Int, Tensor};
@@ -113,6 +113,11 @@ fn bottleneck_backward(b: &Bottleneck, t: BottleneckTape, g: Tensor<4>, d: ReluD
     gx + shortcut_backward(&b.downsample, gz, t.x_hw)
 }
 
+enum TvTape {
+    Basic(BlockTape),
+    Bottleneck(BottleneckTape),
+}
+
 fn tv_resnet_input_grad(m: &TvResNet, xn: Tensor<4>, classes: Tensor<1, Int>, d: ReluDeriv) -> (Tensor<2>, Tensor<4>) {
     let x_hw = hw(&xn);
     let z0 = bn_forward(&m.bn1, conv_forward(&m.conv1, xn));
@@ -120,7 +125,10 @@ fn tv_resnet_input_grad(m: &TvResNet, xn: Tensor<4>, classes: Tensor<1, Int>, d:
     let (mut h, pool_idx) = maxpool_forward(relu(z0.clone()), stem_pool_options());
     let mut tapes = Vec::new();
     for blk in m.stages.iter().flatten() {
-        let (out, t) = bottleneck_forward(blk, h);
+        let (out, t) = match blk {
+            TvBlock::Basic(b) => block_forward(b, h).map_tape(TvTape::Basic),
+            TvBlock::Bottleneck(b) => bottleneck_forward(b, h).map_tape(TvTape::Bottleneck),
+        };
         h = out;
         tapes.push(t);
     }
@@ -128,13 +136,28 @@ fn tv_resnet_input_grad(m: &TvResNet, xn: Tensor<4>, classes: Tensor<1, Int>, d:
     let logits = m.fc.forward(h.mean_dim(3).mean_dim(2).flatten::<2>(1, 3));
     let gp = ce_logit_grad(logits.clone(), classes).matmul(m.fc.weight.val().transpose());
     let mut g = gap_backward(gp, last_hw);
-    let blocks: Vec<&Bottleneck> = m.stages.iter().flatten().collect();
+    let blocks: Vec<&TvBlock> = m.stages.iter().flatten().collect();
     for (blk, t) in blocks.into_iter().zip(tapes).rev() {
-        g = bottleneck_backward(blk, t, g, d);
+        g = match (blk, t) {
+            (TvBlock::Basic(b), TvTape::Basic(t)) => block_backward(b, t, g, d),
+            (TvBlock::Bottleneck(b), TvTape::Bottleneck(t)) => bottleneck_backward(b, t, g, d),
+            _ => unreachable!("each tape was recorded by its own block"),
+        };
     }
     let g = maxpool_backward(g, pool_idx, z0_hw);
     let g = bn_backward(&m.bn1, d.apply(z0, g));
     (logits, conv_backward(&m.conv1, g, x_hw))
+}
+
+/// `(output, tape)` of a block's forward, with the tape wrapped.
+trait MapTape<T> {
+    fn map_tape<U>(self, f: impl FnOnce(T) -> U) -> (Tensor<4>, U);
+}
+
+impl<T> MapTape<T> for (Tensor<4>, T) {
+    fn map_tape<U>(self, f: impl FnOnce(T) -> U) -> (Tensor<4>, U) {
+        (self.0, f(self.1))
+    }
 }
 
 fn densenet_input_grad(m: &DenseNetBc, xn: Tensor<4>, classes: Tensor<1, Int>, d: ReluDeriv) -> (Tensor<2>, Tensor<4>) {

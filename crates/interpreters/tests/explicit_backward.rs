@@ -62,7 +62,7 @@ fn densenet_explicit_equals_autodiff() {
 }
 
 /// Independent reference: torch autograd's d(sum_b CE)/dx on torchvision's own classes (tiny
-/// ResNet with bottlenecks; tiny DenseNet), from `tools/make_torchvision_fixtures.py`.
+/// ResNets with bottlenecks and with basic blocks; tiny DenseNet), from `tools/make_torchvision_fixtures.py`.
 fn check_torchvision(arch: ArchConfig, name: &str) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/fixtures/torchvision");
     let dev = Device::flex();
@@ -79,7 +79,13 @@ fn check_torchvision(arch: ArchConfig, name: &str) {
 
 #[test]
 fn torchvision_resnet_explicit_equals_torch() {
-    check_torchvision(ArchConfig::TvResnet { layers: vec![1, 2, 1, 1], width: 8, num_classes: 10 }, "tiny_resnet");
+    check_torchvision(ArchConfig::TvResnet { layers: vec![1, 2, 1, 1], width: 8, num_classes: 10, block: Default::default() }, "tiny_resnet");
+}
+
+#[test]
+fn torchvision_basic_block_resnet_explicit_equals_torch() {
+    let basic = advedge_models::tv_resnet::BlockKind::Basic;
+    check_torchvision(ArchConfig::TvResnet { layers: vec![1, 2, 1, 1], width: 8, num_classes: 10, block: basic }, "tiny_resnet_basic");
 }
 
 #[test]

@@ -29,7 +29,7 @@ fn rts_network_at_paper_scale_gives_56x56_maps() {
     use advedge_interpreters::rts::RtsNet;
     use advedge_interpreters::rts::encoder_channels;
     let dev = Device::flex();
-    let m = ArchConfig::TvResnet { layers: vec![1, 1, 1, 1], width: 8, num_classes: 10 }.init(&dev);
+    let m = ArchConfig::TvResnet { layers: vec![1, 1, 1, 1], width: 8, num_classes: 10, block: Default::default() }.init(&dev);
     let ch = encoder_channels(&m, &dev, 3);
     assert_eq!(ch, vec![256, 128, 64, 32], "layer4, layer3, layer2, layer1 channels");
     let net = RtsNet::new(10, &ch, &[32, 16, 8], &dev);
@@ -82,7 +82,7 @@ fn rts_training_at_paper_scale_on_lazily_decoded_imagenet_files() {
     use advedge_interpreters::rts_train::{train_rts, RtsTrainConfig};
     let dev = Device::flex();
     dev.seed(5);
-    let m = ArchConfig::TvResnet { layers: vec![1, 1, 1, 1], width: 4, num_classes: 1000 }.init(&dev);
+    let m = ArchConfig::TvResnet { layers: vec![1, 1, 1, 1], width: 4, num_classes: 1000, block: Default::default() }.init(&dev);
     let root = advedge_data::resolve_data_root("imagenet-samples").unwrap();
     let entries = list_class_folders(&root.join("imagenet-samples")).unwrap();
     assert_eq!(entries[10].label, 100, "class-index folders keep their index as the label");

@@ -53,6 +53,7 @@ fn second_order_matches_finite_differences_f64() {
     check(ArchConfig::Densenet { depth: 10, growth: 4, num_classes: 10, blocks: None }, 16, &dev);
     // torchvision-shaped twins (7x7/2 stem, max pool, bottlenecks / four dense blocks): the
     // smallest input their four stages accept is 32x32.
-    check(ArchConfig::TvResnet { layers: vec![1, 1, 1, 1], width: 4, num_classes: 10 }, 32, &dev);
+    check(ArchConfig::TvResnet { layers: vec![1, 1, 1, 1], width: 4, num_classes: 10, block: Default::default() }, 32, &dev);
+    check(ArchConfig::TvResnet { layers: vec![1, 1, 1, 1], width: 4, num_classes: 10, block: advedge_models::tv_resnet::BlockKind::Basic }, 32, &dev);
     check(ArchConfig::TvDensenet { blocks: vec![1, 1, 1, 1], growth: 4, init_features: 8, num_classes: 10 }, 32, &dev);
 }

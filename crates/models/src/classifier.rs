@@ -3,7 +3,7 @@
 use crate::densenet::DenseNetBc;
 use crate::normalize::Normalize;
 use crate::resnet::CifarResNet;
-use crate::tv_resnet::TvResNet;
+use crate::tv_resnet::{BlockKind, TvResNet};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -23,8 +23,15 @@ pub enum ArchConfig {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         blocks: Option<Vec<usize>>,
     },
-    /// torchvision ImageNet ResNet with bottlenecks (ResNet-50: layers [3,4,6,3], width 64).
-    TvResnet { layers: Vec<usize>, width: usize, num_classes: usize },
+    /// torchvision ImageNet ResNet (ResNet-50: layers [3,4,6,3], width 64, bottleneck blocks;
+    /// `block = "basic"` for ResNet-18/34).
+    TvResnet {
+        layers: Vec<usize>,
+        width: usize,
+        num_classes: usize,
+        #[serde(default, skip_serializing_if = "BlockKind::is_bottleneck")]
+        block: BlockKind,
+    },
     /// torchvision ImageNet DenseNet (DenseNet-169: blocks [6,12,32,32], growth 32, init 64).
     TvDensenet { blocks: Vec<usize>, growth: usize, init_features: usize, num_classes: usize },
 }
@@ -34,7 +41,7 @@ impl ArchConfig {
         let net = match self {
             ArchConfig::Resnet { depth, width, num_classes } => Net::Resnet(CifarResNet::new(*depth, *width, *num_classes, device)),
             ArchConfig::Densenet { depth, growth, num_classes, blocks } => Net::Densenet(DenseNetBc::new(*depth, *growth, blocks.as_deref(), *num_classes, device)),
-            ArchConfig::TvResnet { layers, width, num_classes } => Net::TvResnet(TvResNet::new(layers, *width, *num_classes, device)),
+            ArchConfig::TvResnet { layers, width, num_classes, block } => Net::TvResnet(TvResNet::new(layers, *width, *num_classes, *block, device)),
             ArchConfig::TvDensenet { blocks, growth, init_features, num_classes } => {
                 Net::Densenet(DenseNetBc::imagenet(blocks, *growth, *init_features, *num_classes, device))
             }
@@ -65,8 +72,8 @@ impl ArchConfig {
             ArchConfig::Resnet { depth, width, .. } => format!("ResNet-{depth} (CIFAR, width {width})"),
             ArchConfig::Densenet { depth, growth, blocks: None, .. } => format!("DenseNet-BC-{depth} (k={growth})"),
             ArchConfig::Densenet { depth, growth, blocks: Some(b), .. } => format!("DenseNet-BC-{depth} (blocks {b:?}, k={growth})"),
-            ArchConfig::TvResnet { layers, width, .. } => {
-                let depth = 2 + 3 * layers.iter().sum::<usize>();
+            ArchConfig::TvResnet { layers, width, block, .. } => {
+                let depth = 2 + block.convs() * layers.iter().sum::<usize>();
                 format!("ResNet-{depth} (torchvision, layers {layers:?}, width {width})")
             }
             ArchConfig::TvDensenet { blocks, growth, .. } => {

@@ -1,10 +1,11 @@
-//! torchvision's ImageNet ResNet with bottleneck blocks (ResNet-50 = layers [3, 4, 6, 3], width 64):
-//! 7x7/2 stem + BN + ReLU + 3x3/2 max pool, four stages of bottlenecks (stride on the 3x3 conv,
-//! "ResNet v1.5" as in torchvision), global average pooling, one linear layer.
+//! torchvision's ImageNet ResNet (ResNet-50 = bottleneck blocks, layers [3, 4, 6, 3], width 64;
+//! ResNet-18/34 = basic blocks, [2, 2, 2, 2] / [3, 4, 6, 3]): 7x7/2 stem + BN + ReLU + 3x3/2 max
+//! pool, four stages of blocks (stride on the 3x3 conv, "ResNet v1.5" as in torchvision), global
+//! average pooling, one linear layer.
 //! Field names follow torchvision (`conv1`, `bn1`, `layerK` -> `stages[K-1]`, `downsample.0/1` ->
 //! `downsample.conv/bn`, `fc`) so its state dicts load with a few key renames (see `torchvision`).
 //! The stem width is a parameter only so tests can build a tiny twin; torchvision uses 64.
-use crate::resnet::{conv1x1, conv3x3, shortcut, Downsample};
+use crate::resnet::{conv1x1, conv3x3, shortcut, BasicBlock, Downsample};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
@@ -71,18 +72,66 @@ impl Bottleneck {
     }
 }
 
+/// Which residual block a torchvision ResNet stacks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlockKind {
+    /// Two 3x3 convolutions (ResNet-18, ResNet-34); torchvision's `BasicBlock`, which is this
+    /// crate's CIFAR `BasicBlock` (same layers, same names).
+    Basic,
+    /// 1x1, 3x3, 1x1 x4 (ResNet-50, -101, -152).
+    #[default]
+    Bottleneck,
+}
+
+impl BlockKind {
+    pub fn is_bottleneck(&self) -> bool {
+        *self == BlockKind::Bottleneck
+    }
+    /// Output channels per unit of block width.
+    pub fn expansion(&self) -> usize {
+        match self {
+            BlockKind::Basic => 1,
+            BlockKind::Bottleneck => EXPANSION,
+        }
+    }
+    /// Convolutions per block (for the depth in a model's name).
+    pub fn convs(&self) -> usize {
+        match self {
+            BlockKind::Basic => 2,
+            BlockKind::Bottleneck => 3,
+        }
+    }
+}
+
+/// One residual block of a torchvision ResNet.
+#[derive(Module, Debug)]
+pub enum TvBlock {
+    Basic(BasicBlock),
+    Bottleneck(Bottleneck),
+}
+
+impl TvBlock {
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            TvBlock::Basic(b) => b.forward(x),
+            TvBlock::Bottleneck(b) => b.forward(x),
+        }
+    }
+}
+
 #[derive(Module, Debug)]
 pub struct TvResNet {
     pub conv1: Conv2d,
     pub bn1: BatchNorm,
-    pub stages: Vec<Vec<Bottleneck>>,
+    pub stages: Vec<Vec<TvBlock>>,
     pub fc: Linear,
 }
 
 impl TvResNet {
-    /// `layers`: bottlenecks per stage ([3, 4, 6, 3] for ResNet-50); `width`: stem channels and
-    /// first-stage bottleneck width (64 in torchvision; stages double it).
-    pub fn new(layers: &[usize], width: usize, num_classes: usize, device: &Device) -> Self {
+    /// `layers`: blocks per stage ([3, 4, 6, 3] for ResNet-50); `width`: stem channels and
+    /// first-stage block width (64 in torchvision; stages double it).
+    pub fn new(layers: &[usize], width: usize, num_classes: usize, block: BlockKind, device: &Device) -> Self {
         let mut cin = width;
         let stages = layers
             .iter()
@@ -92,8 +141,11 @@ impl TvResNet {
                 (0..n)
                     .map(|b| {
                         let stride = if s > 0 && b == 0 { 2 } else { 1 };
-                        let blk = Bottleneck::new(cin, planes, stride, device);
-                        cin = planes * EXPANSION;
+                        let blk = match block {
+                            BlockKind::Basic => TvBlock::Basic(BasicBlock::new(cin, planes, stride, device)),
+                            BlockKind::Bottleneck => TvBlock::Bottleneck(Bottleneck::new(cin, planes, stride, device)),
+                        };
+                        cin = planes * block.expansion();
                         blk
                     })
                     .collect()

@@ -1,6 +1,6 @@
 //! torchvision parity. References come from `tools/make_torchvision_fixtures.py`, which
 //! uses torchvision's own classes: tiny twins (committed) for logits, a zero-filled copy of the full
-//! ResNet-50 / DenseNet-169 key lists (and those of ResNet-101/152, DenseNet-121/161/201) for structure, and the full random-weight models (100 MB,
+//! ResNet-50 / DenseNet-169 key lists (and those of ResNet-18/34/101/152, DenseNet-121/161/201) for structure, and the full random-weight models (100 MB,
 //! not committed) when `runs/fixtures/torchvision/` holds them.
 use advedge_models::tensor_io::{images, read_tensors, to_vec};
 use advedge_models::{tensor_io, torchvision, ArchConfig};
@@ -16,7 +16,7 @@ fn fixtures() -> PathBuf {
 }
 
 fn resnet50() -> ArchConfig {
-    ArchConfig::TvResnet { layers: vec![3, 4, 6, 3], width: 64, num_classes: 1000 }
+    ArchConfig::TvResnet { layers: vec![3, 4, 6, 3], width: 64, num_classes: 1000, block: Default::default() }
 }
 
 fn densenet169() -> ArchConfig {
@@ -39,9 +39,18 @@ fn logits_rel_error(arch: &ArchConfig, weights: &Path, io: &Path) -> f32 {
 
 #[test]
 fn tiny_resnet_pth_matches_torchvision() {
-    let arch = ArchConfig::TvResnet { layers: vec![1, 2, 1, 1], width: 8, num_classes: 10 };
+    let arch = ArchConfig::TvResnet { layers: vec![1, 2, 1, 1], width: 8, num_classes: 10, block: Default::default() };
     let f = fixtures();
     let rel = logits_rel_error(&arch, &f.join("tiny_resnet.pth"), &f.join("tiny_resnet.io.safetensors"));
+    assert!(rel <= 1e-4, "relative logit error {rel}");
+}
+
+#[test]
+fn tiny_basic_block_resnet_pth_matches_torchvision() {
+    // torchvision's BasicBlock (ResNet-18/34's block) at width 8.
+    let arch = ArchConfig::TvResnet { layers: vec![1, 2, 1, 1], width: 8, num_classes: 10, block: advedge_models::tv_resnet::BlockKind::Basic };
+    let f = fixtures();
+    let rel = logits_rel_error(&arch, &f.join("tiny_resnet_basic.pth"), &f.join("tiny_resnet_basic.io.safetensors"));
     assert!(rel <= 1e-4, "relative logit error {rel}");
 }
 
@@ -101,7 +110,10 @@ fn densenet169_state_dict_structure() {
 /// every tensor of torchvision's own state dicts (key lists from torchvision 0.29).
 #[test]
 fn family_state_dict_structures() {
-    let resnet = |layers: Vec<usize>| ArchConfig::TvResnet { layers, width: 64, num_classes: 1000 };
+    let resnet = |layers: Vec<usize>| ArchConfig::TvResnet { layers, width: 64, num_classes: 1000, block: Default::default() };
+    let basic = |layers: Vec<usize>| ArchConfig::TvResnet { layers, width: 64, num_classes: 1000, block: advedge_models::tv_resnet::BlockKind::Basic };
+    structural("resnet18", basic(vec![2, 2, 2, 2]));
+    structural("resnet34", basic(vec![3, 4, 6, 3]));
     let densenet = |blocks: Vec<usize>, growth: usize, init_features: usize| ArchConfig::TvDensenet { blocks, growth, init_features, num_classes: 1000 };
     structural("resnet101", resnet(vec![3, 4, 23, 3]));
     structural("resnet152", resnet(vec![3, 8, 36, 3]));
@@ -113,7 +125,7 @@ fn family_state_dict_structures() {
 #[test]
 fn a_missing_key_names_the_file() {
     // The tiny DenseNet's file does not fit the tiny ResNet: the error names the file.
-    let arch = ArchConfig::TvResnet { layers: vec![1, 2, 1, 1], width: 8, num_classes: 10 };
+    let arch = ArchConfig::TvResnet { layers: vec![1, 2, 1, 1], width: 8, num_classes: 10, block: Default::default() };
     let path = fixtures().join("tiny_densenet.pth");
     let err = tensor_io::load_weights(&arch, &path, &Device::flex()).err().expect("must fail").to_string();
     assert!(err.contains("tiny_densenet.pth"), "{err}");
