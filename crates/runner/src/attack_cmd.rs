@@ -57,6 +57,10 @@ pub struct AttackArgs {
     rts_reference: Option<RtsReference>,
     #[arg(long)]
     weights_dir: Option<PathBuf>,
+    /// cpu, cuda / cuda:N (the `cuda` build), or wgpu / wgpu:gpu:N / wgpu:integrated:N / wgpu:cpu
+    /// (the `wgpu` build).
+    #[arg(long, default_value = "cpu")]
+    device: String,
     /// PGD only: attack at each of these L-infinity budgets instead of the paper's 0.031 and
     /// write success and map-L1 curves to --out (`1,2,4,8,16/255`: the /255 applies to all).
     #[arg(long, value_parser = crate::eps_curve::parse_eps_list)]
@@ -131,6 +135,7 @@ fn parse_rts_reference(s: &str) -> Result<RtsReference, String> {
 }
 
 pub fn attack(a: AttackArgs) -> anyhow::Result<()> {
+    repo::select_device(&a.device)?;
     let dir = a.weights_dir.unwrap_or_else(repo::weights_dir);
     let data = DataSource::for_model(&a.model, &dir);
     let interp = names::attacked_interpreter(a.interpreter, a.framework, &a.model, &dir)?;

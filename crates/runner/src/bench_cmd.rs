@@ -20,7 +20,8 @@ pub struct BenchInterpArgs {
     /// Batch sizes (default 1,32 for CIFAR models, 1,10 for torchvision ones).
     #[arg(long, value_delimiter = ',')]
     batches: Option<Vec<usize>>,
-    /// cpu, or cuda / cuda:N (the `cuda` build).
+    /// cpu, cuda / cuda:N (the `cuda` build), or wgpu / wgpu:gpu:N / wgpu:integrated:N / wgpu:cpu
+    /// (the `wgpu` build).
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Folder of the model's card and weights (default: ADVEDGE_WEIGHTS, else data/weights).
