@@ -32,6 +32,17 @@ pub struct BenchInterpArgs {
     out: Option<std::path::PathBuf>,
 }
 
+/// Writes a benchmark's Markdown table (creating its folder) and prints it.
+fn write_report(path: &std::path::Path, md: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, md)?;
+    print!("{md}");
+    println!("\nwrote {}", path.display());
+    Ok(())
+}
+
 fn time<F: FnMut()>(reps: usize, mut f: F) -> f64 {
     f(); // warm-up
     let t = Instant::now();
@@ -94,13 +105,7 @@ pub fn bench(a: BenchInterpArgs) -> anyhow::Result<()> {
         let name = if a.model == "resnet20" { "interpreters.md".to_string() } else { format!("interpreters-{}.md", a.model) };
         repo::root().join("results").join("bench").join(name)
     });
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(&path, &md)?;
-    print!("{md}");
-    println!("\nwrote {}", path.display());
-    Ok(())
+    write_report(&path, &md)
 }
 
 #[derive(clap::Args)]
@@ -150,11 +155,5 @@ pub fn bench_conv(a: BenchConvArgs) -> anyhow::Result<()> {
         ));
     }
     let path = a.out.clone().unwrap_or_else(|| repo::root().join("results").join("bench").join("conv.md"));
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(&path, &md)?;
-    print!("{md}");
-    println!("\nwrote {}", path.display());
-    Ok(())
+    write_report(&path, &md)
 }
