@@ -1,6 +1,7 @@
 //! Table IV, transferability (spec 10): adversarial examples crafted against interpreter I are
 //! interpreted by every I′ (Grad, CAM, MASK, and RTS where the model has one) for the target class and compared with I′'s benign
-//! map for the true class (per-element L1, successful samples only). Results are cached per cell
+//! map for the true class (per-element L1, successful samples only; the Plain variant, which
+//! ignores interpreters, is the control). Per-image values are cached per cell
 //! in `<stem>.transfer-<settings>.json`, so re-rendering does not recompute them.
 //! Adversarial images are read back from the cell's 8-bit copy (maps.json): a rounding of at most
 //! 1/510 per pixel, the same quantisation the paper applies to its MASK outputs.
@@ -30,13 +31,16 @@ pub fn extractors(model: &str, framework: Framework, mask_iters: usize) -> Vec<I
     v
 }
 
-/// What is cached per cell: mean L1 per extracting interpreter, and the maps of the first
-/// successful example (for Figure 7).
+/// What is cached per cell: per extracting interpreter, each successful image's L1 as
+/// (test image index, L1), and the maps of the first successful example (for Figure 7).
 #[derive(serde::Serialize, serde::Deserialize, Default)]
 pub struct TransferCache {
-    pub l1: BTreeMap<String, f64>,
+    pub l1: BTreeMap<String, Vec<(usize, f64)>>,
     pub example: Option<Example>,
 }
+
+/// Version of the cache's contents, hashed into its file name with the extractors' settings.
+const CACHE_FORMAT: u32 = 2;
 
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct Example {
@@ -58,7 +62,7 @@ enum CacheState {
 /// The cache file of `c`'s transfer maps: keyed by the cell and by the extractors' settings
 /// (MASK iterations, the RTS network's fingerprint), so changing them never reads a stale cache.
 fn cache_path(c: &Cell, dir: &Path, mask_iters: usize) -> anyhow::Result<PathBuf> {
-    let settings = serde_json::to_string(&extractors(&c.model, c.framework, mask_iters))?;
+    let settings = format!("{CACHE_FORMAT}{}", serde_json::to_string(&extractors(&c.model, c.framework, mask_iters))?);
     Ok(dir.join(format!("{}.transfer-{:016x}.json", c.stem(), repo::fnv1a(settings.as_bytes()))))
 }
 
@@ -95,7 +99,7 @@ fn cell_cache(c: &Cell, dir: &Path, mask_iters: usize, stage: Stage) -> anyhow::
         let benign = tensor_io::to_vec(it.explain(&model, tensor_io::images(clean.clone(), b, side, side, &dev), tensor_io::labels(&labels, &dev)));
         let advm = tensor_io::to_vec(it.explain(&model, tensor_io::images(adv.clone(), b, side, side, &dev), tensor_io::labels(&targets, &dev)));
         let ml = benign.len() / b;
-        let l1: f64 = (0..b).map(|j| l1_mean(&advm[j * ml..(j + 1) * ml], &benign[j * ml..(j + 1) * ml])).sum::<f64>() / b as f64;
+        let l1: Vec<(usize, f64)> = (0..b).map(|j| (idx[j], l1_mean(&advm[j * ml..(j + 1) * ml], &benign[j * ml..(j + 1) * ml]))).collect();
         out.l1.insert(it.name().to_string(), l1);
         let ex = out.example.get_or_insert_with(|| Example { image_index: ok[0].image_index, adversarial_u8: ok[0].adversarial_u8.clone(), benign: BTreeMap::new(), adversarial: BTreeMap::new() });
         ex.benign.insert(it.name().to_string(), benign[..ml].to_vec());
@@ -105,20 +109,21 @@ fn cell_cache(c: &Cell, dir: &Path, mask_iters: usize, stage: Stage) -> anyhow::
     Ok(CacheState::Ready(out))
 }
 
-/// Table IV's inputs: per done cell, extractor -> mean L1; and the done cells left out because
+/// Table IV's inputs: per done cell, extractor -> per-image L1; and the done cells left out because
 /// they recorded successes but their maps file is missing (cell id, path), which the table lists.
 #[derive(Default)]
 pub struct Transfers<'a> {
-    pub rows: Vec<(&'a Cell, BTreeMap<String, f64>)>,
+    pub rows: Vec<(&'a Cell, BTreeMap<String, Vec<(usize, f64)>>)>,
     pub missing_maps: Vec<(String, PathBuf)>,
     /// Done cells whose transfer maps `collect` found not computed (cell ids).
     pub not_computed: Vec<String>,
 }
 
-/// [`Transfers`] of every done attacked cell; a cell whose maps are missing is warned about.
+/// [`Transfers`] of every done cell (the Plain cells are Table IV's control); a cell whose maps
+/// are missing is warned about.
 pub fn all<'a>(cells: &'a [Cell], dir: &Path, mask_iters: usize, stage: Stage) -> anyhow::Result<Transfers<'a>> {
     let mut t = Transfers::default();
-    for c in cells.iter().filter(|c| c.variant != advedge_attacks::Variant::Plain && status(dir, c) == Status::Done) {
+    for c in cells.iter().filter(|c| status(dir, c) == Status::Done) {
         match cell_cache(c, dir, mask_iters, stage).with_context(|| format!("transferability of {}", c.id()))? {
             CacheState::Ready(cache) => t.rows.push((c, cache.l1)),
             CacheState::NoMaps(path) => {
