@@ -1,6 +1,6 @@
 //! The code fingerprint recorded in every cell's manifest: FNV-1a over the sources of the crates
-//! that decide an attack's numbers (data, models, interpreters, attacks, metrics) and Cargo.lock
-//! (the pinned dependency versions). `reproduce --dry-run` names done cells made by other code.
+//! that decide an attack's numbers (data, models, interpreters, attacks, metrics), of the patched
+//! CPU backend (patches/burn-flex) and Cargo.lock (the pinned dependency versions). `reproduce --dry-run` names done cells made by other code.
 use std::path::{Path, PathBuf};
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -23,6 +23,9 @@ fn main() {
         println!("cargo:rerun-if-changed={}", src.display());
         files(&src, &mut all);
     }
+    let flex = root.join("patches/burn-flex/src");
+    println!("cargo:rerun-if-changed={}", flex.display());
+    files(&flex, &mut all);
     all.sort();
     all.push(root.join("Cargo.lock"));
     println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());

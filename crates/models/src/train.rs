@@ -316,15 +316,46 @@ pub fn evaluate(model: &Classifier, data: &Dataset, batch: usize, device: &Devic
     (correct, data.len())
 }
 
-/// A progress bar on stderr (hidden when stderr is not a terminal).
-pub fn progress(len: u64, pos: u64, prefix: &str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(len);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed_precise}<{eta_precise} {msg}")
+/// A progress bar: a tracing span that `tracing-indicatif`'s layer (installed by the command
+/// line) draws as a bar on stderr, under the span of the work it belongs to, with log lines
+/// printed above it. Without that layer (libraries, tests) it draws nothing; indicatif hides it
+/// when stderr is not a terminal.
+pub struct Progress {
+    span: tracing::Span,
+}
+
+impl Progress {
+    pub fn inc(&self, n: u64) {
+        use tracing_indicatif::span_ext::IndicatifSpanExt;
+        self.span.pb_inc(n);
+    }
+    pub fn set_position(&self, pos: u64) {
+        use tracing_indicatif::span_ext::IndicatifSpanExt;
+        self.span.pb_set_position(pos);
+    }
+    pub fn set_message(&self, msg: String) {
+        use tracing_indicatif::span_ext::IndicatifSpanExt;
+        self.span.pb_set_message(&msg);
+    }
+    /// Prints through `f` (e.g. `println!`) without tearing the bars.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        tracing_indicatif::suspend_tracing_indicatif(f)
+    }
+    /// Removes the bar (the span closes).
+    pub fn finish_and_clear(self) {}
+}
+
+/// A progress bar of `len` steps, `pos` of them done, labelled by `task`.
+pub fn progress(len: u64, pos: u64, task: &str) -> Progress {
+    use tracing_indicatif::span_ext::IndicatifSpanExt;
+    let span = tracing::info_span!("progress", task = %task);
+    span.pb_set_style(
+        &indicatif::ProgressStyle::with_template("{span_child_prefix}{span_fields} [{bar:30}] {pos}/{len} {elapsed_precise}<{eta_precise} {msg}")
             .expect("template")
             .progress_chars("=> "),
     );
-    bar.set_prefix(prefix.to_string());
-    bar.set_position(pos);
-    bar
+    span.pb_set_length(len);
+    span.pb_set_position(pos);
+    span.pb_start();
+    Progress { span }
 }

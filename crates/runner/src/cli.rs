@@ -44,10 +44,19 @@ enum Cmd {
 }
 
 pub fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+    // One progress system: log lines (tracing events) and progress bars (tracing spans made by
+    // `advedge_models::train::progress`) go through one subscriber; the bars' layer owns stderr
+    // and prints the log lines above the bars. Only spans named "progress" get a bar.
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    // A bar's label is its span's field values alone ("resnet20/pgd/cam/advedge", not "task=...").
+    let label = tracing_subscriber::fmt::format::debug_fn(|w, _field, value| write!(w, "{value:?}"));
+    let bars = tracing_indicatif::IndicatifLayer::new().with_span_field_formatter(label).with_max_progress_bars(8, None);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with(tracing_subscriber::fmt::layer().with_writer(bars.get_stderr_writer()).with_ansi(ansi))
+        .with(tracing_subscriber::Layer::with_filter(bars, tracing_subscriber::filter::filter_fn(|m| m.name() == "progress")))
         .init();
     match Cli::parse().cmd {
         Cmd::Train(a) => crate::models_cmd::train(a),

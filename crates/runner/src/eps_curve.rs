@@ -16,8 +16,9 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug, PartialEq)]
 pub struct EpsList(pub Vec<f32>);
 
-/// Parses `1,2,4,8,16/255` (a trailing `/255` applies to every value), `0.01,0.03`, or a mix of
-/// `x/255` and plain values; each must lie in (0, 1] and the list must be increasing.
+/// Parses `1,2,4,8,16/255` (a trailing `/255` after plain numbers applies to every value),
+/// `0.01,0.03`, or values that each carry their own fraction (`4/255,0.05`, `1/255,16/255`);
+/// each must lie in (0, 1] and the list must be increasing.
 pub fn parse_eps_list(s: &str) -> Result<EpsList, String> {
     let (body, all_255) = match s.strip_suffix("/255") {
         Some(b) if !b.contains('/') => (b, true),
@@ -211,7 +212,9 @@ mod tests {
         let v = parse_eps_list("1,2,4,8,16/255").unwrap().0;
         assert_eq!(v.len(), 5);
         assert!((v[0] - 1.0 / 255.0).abs() < 1e-9 && (v[4] - 16.0 / 255.0).abs() < 1e-9);
-        assert_eq!(parse_eps_list("0.01, 8/255").unwrap().0, vec![0.01, 8.0 / 255.0]);
+        // A trailing /255 applies to the whole list; a value of its own fraction stands alone.
+        assert_eq!(parse_eps_list("2, 8/255").unwrap().0, vec![2.0 / 255.0, 8.0 / 255.0]);
+        assert_eq!(parse_eps_list("4/255, 0.05").unwrap().0, vec![4.0 / 255.0, 0.05]);
         assert!(parse_eps_list("4,2/255").unwrap_err().contains("increase"));
         assert!(parse_eps_list("0,1/255").unwrap_err().contains("outside"));
         assert!(parse_eps_list("two").unwrap_err().contains("`two`"));
