@@ -16,4 +16,6 @@ pub mod robust;
 pub enum CountermeasureError {
     #[error("the detector needs samples on both sides of the split (train {train}, test {test})")]
     EmptySplit { train: usize, test: usize },
+    #[error("the {booster} boosting head failed: {message}")]
+    Boosting { booster: &'static str, message: String },
 }

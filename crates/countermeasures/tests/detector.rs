@@ -1,6 +1,6 @@
 //! The detector learns a real difference between benign and adversarial map stacks, stays at
 //! chance when there is none, and never lets a source image straddle the train/test split.
-use advedge_countermeasures::detector::{resize_bilinear, train_and_evaluate, DetectorConfig, Samples};
+use advedge_countermeasures::detector::{resize_bilinear, train_and_evaluate, Booster, DetectorConfig, Samples};
 use burn::tensor::Device;
 use rand::{Rng, SeedableRng};
 
@@ -57,4 +57,23 @@ fn detector_separates_real_differences_and_not_noise() {
     eprintln!("separable: {good:?}\nno signal: {chance:?}");
     assert!(good.accuracy >= 0.9, "{good:?}");
     assert!(chance.accuracy <= 0.7, "{chance:?}");
+    // Both boosting heads are fitted on the same features; each finds the signal and neither
+    // finds one in noise.
+    for (r, lo, hi) in [(&good, 0.9, 1.0), (&chance, 0.0, 0.7)] {
+        let names: Vec<Booster> = r.boosters.iter().map(|b| b.booster).collect();
+        assert_eq!(names, Booster::ALL.to_vec());
+        for b in &r.boosters {
+            assert!((lo..=hi).contains(&b.accuracy), "{b:?}");
+        }
+        assert_eq!(r.boosters[0].accuracy, r.accuracy, "gbdt is the reported head by default");
+    }
+    // Choosing perpetual reports its accuracy; a second run gives the same numbers (seeded, one
+    // thread).
+    let pcfg = DetectorConfig { booster: Booster::Perpetual, ..cfg };
+    let (tr, te) = synthetic(240, true, 2).split(0.7, 0);
+    let p1 = train_and_evaluate(&tr, &te, &pcfg, &dev).unwrap();
+    let p2 = train_and_evaluate(&tr, &te, &pcfg, &dev).unwrap();
+    assert_eq!(p1.accuracy, p1.boosters[1].accuracy);
+    let strip = |r: &advedge_countermeasures::detector::DetectorResult| r.boosters.iter().map(|b| (b.accuracy, b.train_accuracy)).collect::<Vec<_>>();
+    assert_eq!(strip(&p1), strip(&p2));
 }

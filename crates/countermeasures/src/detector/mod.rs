@@ -6,11 +6,12 @@
 //! The paper fine-tunes the first and last layers of an ImageNet VGG-16 on 224 px maps and puts
 //! a gradient-boosting classifier on its convolutional features. At CIFAR scale no pretrained
 //! VGG exists here, so `cnn::MapNet` (a small VGG-style network) is trained from scratch on the
-//! training split, and `gbdt` boosting is fitted on its pooled features.
+//! training split, and gradient boosting (`gbdt` or `perpetual`, see `cnn`) is fitted on its
+//! pooled features.
 pub mod cnn;
 pub mod samples;
 
-pub use cnn::{DetectorConfig, DetectorResult};
+pub use cnn::{Booster, BoosterScore, DetectorConfig, DetectorResult};
 pub use samples::{resize_bilinear, Samples};
 
 /// Train the feature extractor and the boosting head on `train`, evaluate on `test`.

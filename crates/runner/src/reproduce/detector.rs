@@ -3,15 +3,21 @@
 //! For a combination C of interpreters (a pair, a pair plus its product channel, or a triple):
 //! for every I_a in C, the successful adversarial examples crafted against I_a (cell
 //! `<model>/pgd/<I_a>/advedge`) give adversarial samples (maps of every I in C for the predicted
-//! class t) and their clean sources give benign samples (maps for y). Maps are resized to a
-//! common side; samples are split by source image; `advedge_countermeasures::detector` trains
-//! the CNN + boosting detector. Maps are cached per cell (`<stem>.detmaps.json`) and results
-//! per combination (`detector/<model>-<combo>-<key>.json`), so re-rendering is cheap.
+//! class t) and their clean sources give benign samples (maps for y). Each source image gives
+//! one pair: its benign sample once, and one adversarial sample, taken from the attacked cell
+//! `source mod |C|` when that cell fooled it (else the first that did), so no benign sample is
+//! counted twice and the pairs are independent units. Maps are resized to a common side; pairs
+//! are split by source image, once per split seed (`split_seeds`); each split trains the CNN +
+//! boosting detector of `advedge_countermeasures::detector`. The accuracy is the mean over source
+//! images of each one's test correctness (over its two samples and the splits that tested it),
+//! with a 95 % percentile-bootstrap interval over source images. Maps are cached per cell
+//! (`<stem>.detmaps.json`) and results per combination (`detector/<model>-<combo>-<key>.json`),
+//! so re-rendering is cheap.
 use super::cell::Cell;
 use super::grid::DetectorSettings;
 use super::store::{status, write_atomic, Stage, Status};
 use crate::repo;
-use advedge_countermeasures::detector::{train_and_evaluate, DetectorResult, Samples};
+use advedge_countermeasures::detector::{train_and_evaluate, Booster, DetectorResult, Samples};
 use advedge_interpreters::mask::MaskConfig;
 use advedge_interpreters::Interpreter;
 use advedge_models::tensor_io;
@@ -102,11 +108,52 @@ enum Outcome {
     NoMaps { cell: String, path: PathBuf },
     /// Not trained yet, and this stage only reads (`collect`).
     NotComputed,
-    Done(DetectorResult),
+    Done(Detection),
 }
 
+/// A combination's detectors, one per split seed, and the accuracy over source images.
+#[derive(Clone, Serialize, Deserialize)]
+struct Detection {
+    runs: Vec<DetectorResult>,
+    /// Source images (= benign/adversarial pairs).
+    pairs: usize,
+    /// Mean over the tested source images of each one's test correctness.
+    accuracy: f64,
+    /// 95 % percentile bootstrap over those source images (seeded).
+    interval: (f64, f64),
+    /// Source images that some split put in the test part.
+    tested: usize,
+}
+
+impl Detection {
+    fn of(runs: Vec<DetectorResult>, pairs: usize) -> Detection {
+        let mut per: BTreeMap<usize, (f64, f64)> = BTreeMap::new();
+        for r in &runs {
+            for (&s, &ok) in r.test_sources.iter().zip(&r.test_correct) {
+                let e = per.entry(s).or_default();
+                e.0 += ok as u8 as f64;
+                e.1 += 1.0;
+            }
+        }
+        let scores: Vec<f64> = per.values().map(|(k, n)| k / n).collect();
+        let accuracy = scores.iter().sum::<f64>() / scores.len().max(1) as f64;
+        let interval = advedge_metrics::bootstrap_mean(&scores, advedge_metrics::BOOTSTRAP_REPS, BOOTSTRAP_SEED);
+        Detection { runs, pairs, accuracy, interval, tested: scores.len() }
+    }
+    fn mean(&self, f: impl Fn(&DetectorResult) -> f64) -> f64 {
+        self.runs.iter().map(f).sum::<f64>() / self.runs.len().max(1) as f64
+    }
+    /// Above chance: the interval's lower end is above 0.5.
+    fn beats_chance(&self) -> bool {
+        self.interval.0 > 0.5
+    }
+}
+
+/// Seed of the bootstrap over source images.
+const BOOTSTRAP_SEED: u64 = 5;
+
 impl Outcome {
-    fn result(&self) -> Option<&DetectorResult> {
+    fn result(&self) -> Option<&Detection> {
         match self {
             Outcome::Done(r) => Some(r),
             _ => None,
@@ -134,24 +181,39 @@ fn experiment(model: &str, combo: &[&str], product: bool, cells: &[Cell], dir: &
         return Ok(Outcome::NotComputed);
     }
     let channels = combo.len() + product as usize;
-    let mut samples = Samples::new(channels, s.model.side);
+    let mut maps = Vec::new();
     for c in &used {
-        let cm = match cell_maps(c, dir, combo, s.mask_iters).with_context(|| format!("maps of {}", c.id()))? {
-            Ok(cm) => cm,
+        match cell_maps(c, dir, combo, s.mask_iters).with_context(|| format!("maps of {}", c.id()))? {
+            Ok(cm) => maps.push(cm),
             Err(path) => return Ok(Outcome::NoMaps { cell: c.id(), path }),
-        };
-        for (j, &src) in cm.sources.iter().enumerate() {
-            let pick = |m: &BTreeMap<String, Vec<Vec<f32>>>| combo.iter().map(|n| m[*n][j].clone()).collect::<Vec<_>>();
-            let (b, a) = (pick(&cm.benign), pick(&cm.adversarial));
-            samples.push(&b.iter().map(|v| v.as_slice()).collect::<Vec<_>>(), product, 0, src);
-            samples.push(&a.iter().map(|v| v.as_slice()).collect::<Vec<_>>(), product, 1, src);
         }
     }
-    let (train, test) = samples.split(s.train_frac, s.model.seed);
-    if train.is_empty() || test.is_empty() {
-        return Ok(Outcome::TooFew { examples: samples.len() / 2 });
+    // Per source image, the (cell, position) pairs that fooled the model on it.
+    let mut by_source: BTreeMap<usize, Vec<(usize, usize)>> = BTreeMap::new();
+    for (ci, cm) in maps.iter().enumerate() {
+        for (j, &src) in cm.sources.iter().enumerate() {
+            by_source.entry(src).or_default().push((ci, j));
+        }
     }
-    let r = train_and_evaluate(&train, &test, &s.model, &repo::device()).map_err(|e| anyhow::anyhow!("detector {model} {}: {e}", combo.join("+")))?;
+    let mut samples = Samples::new(channels, s.model.side);
+    for (&src, found) in &by_source {
+        let &(ci, j) = found.iter().find(|(ci, _)| *ci == src % maps.len()).unwrap_or(&found[0]);
+        let pick = |m: &BTreeMap<String, Vec<Vec<f32>>>| combo.iter().map(|n| m[*n][j].clone()).collect::<Vec<_>>();
+        let (b, a) = (pick(&maps[ci].benign), pick(&maps[ci].adversarial));
+        samples.push(&b.iter().map(|v| v.as_slice()).collect::<Vec<_>>(), product, 0, src);
+        samples.push(&a.iter().map(|v| v.as_slice()).collect::<Vec<_>>(), product, 1, src);
+    }
+    let mut runs = Vec::new();
+    for k in 0..s.split_seeds as u64 {
+        let seed = s.model.seed + k;
+        let (train, test) = samples.split(s.train_frac, seed);
+        if train.is_empty() || test.is_empty() {
+            return Ok(Outcome::TooFew { examples: by_source.len() });
+        }
+        let cfg = advedge_countermeasures::detector::DetectorConfig { seed, ..s.model.clone() };
+        runs.push(train_and_evaluate(&train, &test, &cfg, &repo::device()).map_err(|e| anyhow::anyhow!("detector {model} {}: {e}", combo.join("+")))?);
+    }
+    let r = Detection::of(runs, by_source.len());
     write_atomic(&path, serde_json::to_string_pretty(&r)?.as_bytes())?;
     Ok(Outcome::Done(r))
 }
@@ -177,56 +239,69 @@ struct PaperTriple {
     accuracy: f64,
 }
 
-fn fmt(v: Option<f64>) -> String {
-    v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "–".into())
-}
-
 fn cell_text(r: &Outcome, paper: f64) -> String {
     match r {
-        Outcome::Done(r) => format!("{:.3} / {paper:.3} ({:+.3}; n = {}+{})", r.accuracy, r.accuracy - paper, r.train_samples, r.test_samples),
-        Outcome::TooFew { examples } => format!("– / {paper:.3} (too few successful examples to split: {examples})"),
+        Outcome::Done(r) => format!("{:.3} [{:.3}, {:.3}] / {paper:.3} ({:+.3}; {} pairs, {} split{})", r.accuracy, r.interval.0, r.interval.1, r.accuracy - paper, r.pairs, r.runs.len(), if r.runs.len() == 1 { "" } else { "s" }),
+        Outcome::TooFew { examples } => format!("– / {paper:.3} (too few source images to split: {examples})"),
         Outcome::Pending => format!("– / {paper:.3}"),
         Outcome::NoMaps { cell, path } => format!("– / {paper:.3} (maps of {cell} missing: {}; rerun it with --force)", path.display()),
         Outcome::NotComputed => format!("– / {paper:.3} (not trained yet: run `reproduce`)"),
     }
 }
 
-/// CSV fields train_samples, test_samples, accuracy, cnn_accuracy (empty without a detector).
+/// CSV fields pairs, splits, accuracy, accuracy_lo, accuracy_hi, cnn_accuracy, train_accuracy
+/// (empty without a detector).
 fn csv_fields(r: &Outcome) -> String {
-    let r = r.result();
-    format!("{},{},{},{}", r.map_or(0, |x| x.train_samples), r.map_or(0, |x| x.test_samples), fmt(r.map(|x| x.accuracy)), fmt(r.map(|x| x.cnn_accuracy))).replace('–', "")
-}
-
-/// P(X >= k) for X ~ Binomial(n, 1/2): how often a coin-flipping detector would score at least
-/// k of n balanced test samples (each adversarial sample has its benign source in the same split).
-pub fn chance_p_value(k: usize, n: usize) -> f64 {
-    // log C(n, i) built up term by term; the sum is taken relative to its largest term.
-    let mut log_c = vec![0.0f64; n + 1];
-    for i in 1..=n {
-        log_c[i] = log_c[i - 1] + ((n - i + 1) as f64).ln() - (i as f64).ln();
+    match r.result() {
+        Some(d) => format!("{},{},{:.4},{:.4},{:.4},{:.4},{:.4}", d.pairs, d.runs.len(), d.accuracy, d.interval.0, d.interval.1, d.mean(|x| x.cnn_accuracy), d.mean(|x| x.train_accuracy)),
+        None => ",,,,,,".to_string(),
     }
-    let ln2n = n as f64 * std::f64::consts::LN_2;
-    (k..=n).map(|i| (log_c[i] - ln2n).exp()).sum::<f64>().min(1.0)
 }
 
 /// The paper's expected shape (spec 11), checked on the results, not forced: every detector beats
-/// chance (one-sided binomial p < 0.01), and some triple beats every pair (2- or 3-channel).
-fn shape_check(pairs: &[(String, DetectorResult)], triples: &[(String, DetectorResult)]) -> String {
-    let beats = |r: &DetectorResult| chance_p_value((r.accuracy * r.test_samples as f64).round() as usize, r.test_samples) < 0.01;
-    let all: Vec<&(String, DetectorResult)> = pairs.iter().chain(triples).collect();
-    let above = all.iter().filter(|(_, r)| beats(r)).count();
-    let mut s = format!("\n## Shape check\n\n- Above chance (one-sided binomial test against 0.5, p < 0.01): {above} of {} detectors.", all.len());
-    let below: Vec<String> = all.iter().filter(|(_, r)| !beats(r)).map(|(n, r)| format!("{n} {:.3}", r.accuracy)).collect();
+/// chance (the lower end of its 95 % interval over source images above 0.5), and some triple
+/// beats every pair (2- or 3-channel).
+fn shape_check(pairs: &[(String, Detection)], triples: &[(String, Detection)]) -> String {
+    let all: Vec<&(String, Detection)> = pairs.iter().chain(triples).collect();
+    let above = all.iter().filter(|(_, r)| r.beats_chance()).count();
+    let mut s = format!("\n## Shape check\n\n- Above chance (95 % interval over source images above 0.5): {above} of {} detectors.", all.len());
+    let below: Vec<String> = all.iter().filter(|(_, r)| !r.beats_chance()).map(|(n, r)| format!("{n} {:.3} [{:.3}, {:.3}]", r.accuracy, r.interval.0, r.interval.1)).collect();
     if !below.is_empty() && below.len() <= 6 {
         s.push_str(&format!(" Not: {}.", below.join("; ")));
     }
-    let best = |v: &[(String, DetectorResult)]| v.iter().max_by(|a, b| a.1.accuracy.total_cmp(&b.1.accuracy)).map(|(n, r)| (n.clone(), r.accuracy));
-    if let (Some((pn, pa)), Some((tn, ta))) = (best(pairs), best(triples)) {
-        let verdict = if ta > pa { "holds" } else { "does not hold" };
+    let best = |v: &[(String, Detection)]| v.iter().max_by(|a, b| a.1.accuracy.total_cmp(&b.1.accuracy)).map(|(n, r)| (n.clone(), r.accuracy, r.interval));
+    if let (Some((pn, pa, pi)), Some((tn, ta, ti))) = (best(pairs), best(triples)) {
+        let verdict = if ti.0 > pi.1 { "holds (the intervals do not overlap)" } else if ta > pa { "holds on the point estimates only (the intervals overlap)" } else { "does not hold" };
         s.push_str(&format!("\n- Some triple beats every pair: {verdict} (best triple {tn} {ta:.3}, best pair {pn} {pa:.3}).\n"));
     } else {
         s.push('\n');
     }
+    s
+}
+
+/// Both boosting heads on the same CNN features of every detector: test (train) accuracy and
+/// fitting time, so the choice of `booster` rests on a measurement.
+fn booster_comparison(model: &str, reported: Booster, pairs: &[(String, Detection)], triples: &[(String, Detection)]) -> String {
+    let all: Vec<&(String, Detection)> = pairs.iter().chain(triples).filter(|(_, r)| r.runs.iter().all(|x| x.boosters.len() == Booster::ALL.len())).collect();
+    if all.is_empty() {
+        return String::new();
+    }
+    let names: Vec<&str> = Booster::ALL.iter().map(|b| b.name()).collect();
+    let mut s = format!(
+        "\n## Boosting heads on the same CNN features ({model})\n\nTest accuracy (train accuracy) of each head fitted on the same pooled features, mean over the splits; the tables above report `{}`.\n\n| Detector | {} |\n|---|{}\n",
+        reported.name(),
+        names.join(" | "),
+        "---|".repeat(names.len())
+    );
+    let score = |d: &Detection, i: usize, f: fn(&advedge_countermeasures::detector::BoosterScore) -> f64| d.mean(|r| f(&r.boosters[i]));
+    for (name, d) in &all {
+        let cells: Vec<String> = (0..names.len()).map(|i| format!("{:.3} ({:.3})", score(d, i, |b| b.accuracy), score(d, i, |b| b.train_accuracy))).collect();
+        s.push_str(&format!("| {name} | {} |\n", cells.join(" | ")));
+    }
+    let n = all.len() as f64;
+    let mean = |i: usize, f: fn(&advedge_countermeasures::detector::BoosterScore) -> f64| all.iter().map(|(_, d)| score(d, i, f)).sum::<f64>() / n;
+    let cells: Vec<String> = (0..names.len()).map(|i| format!("{:.3} ({:.3}); {:.2} s", mean(i, |b| b.accuracy), mean(i, |b| b.train_accuracy), mean(i, |b| b.seconds))).collect();
+    s.push_str(&format!("| mean of {}; fit + predict time | {} |\n", all.len(), cells.join(" | ")));
     s
 }
 
@@ -238,13 +313,17 @@ pub fn render(profile: &str, models: &[String], settings: &DetectorSettings, cel
     let mut written = Vec::new();
     let tdir = out_dir.join("tables");
     std::fs::create_dir_all(&tdir)?;
+    let head = match settings.model.booster {
+        Booster::Gbdt => format!("`gbdt`, {} trees, depth {}", settings.model.gbdt_trees, settings.model.gbdt_depth),
+        Booster::Perpetual => format!("`perpetual`, budget {}", settings.model.perpetual_budget),
+    };
     let note = format!(
-        "Profile `{profile}`. Detector: maps resized to {s}x{s}, a VGG-style CNN trained here ({} epochs) + gradient boosting (`gbdt`, {} trees, depth {}) on its pooled features; split by source image ({:.0}% train). Adversarial examples: PGD AdvEdge cells of this profile. Each entry: ours / paper (difference; n = train+test samples). Generated by `cargo xtask reproduce {{table5|table6}} --profile {profile}`.\n\n",
-        settings.model.epochs, settings.model.gbdt_trees, settings.model.gbdt_depth, settings.train_frac * 100.0, s = settings.model.side
+        "Profile `{profile}`. Detector: maps resized to {s}x{s}, a VGG-style CNN trained here ({} epochs) + gradient boosting ({head}) on its pooled features. Samples: one benign and one adversarial per source image (PGD AdvEdge cells of this profile; a source fooled in several attacked cells gives the adversarial example of one of them), split by source image ({:.0}% train) with {} split seed(s). Each entry: ours [95 % interval: percentile bootstrap over source images of each one's test correctness] / paper (difference; pairs, splits). Generated by `cargo xtask reproduce {{table5|table6}} --profile {profile}`.\n\n",
+        settings.model.epochs, settings.train_frac * 100.0, settings.split_seeds, s = settings.model.side
     );
-    let mut csv5 = String::from("model,row,column,channels,train_samples,test_samples,accuracy,cnn_accuracy,paper\n");
+    let mut csv5 = String::from("model,row,column,channels,pairs,splits,accuracy,accuracy_lo,accuracy_hi,cnn_accuracy,train_accuracy,paper\n");
     let mut md5 = format!("# Table V: detector accuracy for pairs of interpreters\n\n{note}| Model | Pair | 2-channel (a, b) | 3-channel (a, b, a⊙b) |\n|---|---|---|---|\n");
-    let mut csv6 = String::from("model,interpreters,train_samples,test_samples,accuracy,cnn_accuracy,paper\n");
+    let mut csv6 = String::from("model,interpreters,pairs,splits,accuracy,accuracy_lo,accuracy_hi,cnn_accuracy,train_accuracy,paper\n");
     let mut md6 = format!("# Table VI: detector accuracy, three interpreters stacked\n\n{note}| Model | Interpreters | Accuracy |\n|---|---|---|\n");
     let mut shapes = String::new();
     for m in models {
@@ -268,6 +347,7 @@ pub fn render(profile: &str, models: &[String], settings: &DetectorSettings, cel
             done_triples.extend(res.result().map(|x| (format!("{m} {}", t.join(", ")), x.clone())));
         }
         shapes.push_str(&shape_check(&done_pairs, &done_triples).replace("## Shape check", &format!("## Shape check ({m})")));
+        shapes.push_str(&booster_comparison(m, settings.model.booster, &done_pairs, &done_triples));
     }
     md5.push_str(&shapes);
     md6.push_str(&shapes);
@@ -281,16 +361,37 @@ pub fn render(profile: &str, models: &[String], settings: &DetectorSettings, cel
 
 #[cfg(test)]
 mod tests {
-    use super::{cell_text, csv_fields, Outcome};
+    use super::{cell_text, csv_fields, Detection, Outcome};
+    use advedge_countermeasures::detector::DetectorResult;
+
+    fn run(sources: &[usize], correct: &[bool]) -> DetectorResult {
+        DetectorResult { train_samples: 0, test_samples: sources.len(), accuracy: 0.0, cnn_accuracy: 0.0, train_accuracy: 0.0, boosters: vec![], test_sources: sources.to_vec(), test_correct: correct.to_vec() }
+    }
+
+    /// The accuracy counts source images, not samples: each source's correctness is averaged over
+    /// its samples and the splits that tested it first. By hand: source 1 scores 3 of 4, source 2
+    /// 2 of 2, source 3 0 of 2, so the accuracy is (0.75 + 1 + 0) / 3 = 0.5833 (the samples alone
+    /// would give 5 / 8 = 0.625).
+    #[test]
+    fn accuracy_is_over_source_images() {
+        let d = Detection::of(vec![run(&[1, 1, 2, 2], &[true, false, true, true]), run(&[1, 1, 3, 3], &[true, true, false, false])], 3);
+        assert!((d.accuracy - 1.75 / 3.0).abs() < 1e-12, "{}", d.accuracy);
+        assert_eq!(d.tested, 3);
+        assert!(d.interval.0 <= d.accuracy && d.accuracy <= d.interval.1, "{:?}", d.interval);
+        // Three sources are too few to rule chance out.
+        assert!(!d.beats_chance());
+        let sure = Detection::of(vec![run(&(0..40).flat_map(|s| [s, s]).collect::<Vec<_>>(), &[true; 80])], 40);
+        assert!(sure.beats_chance() && sure.accuracy == 1.0);
+    }
 
     /// An entry without a detector says why and leaves the CSV accuracy empty (the paper-smoke
     /// profile on random weights has 0-1 successful examples per cell).
     #[test]
     fn entries_without_a_detector_say_why() {
         let few = Outcome::TooFew { examples: 1 };
-        assert_eq!(cell_text(&few, 0.9), "– / 0.900 (too few successful examples to split: 1)");
+        assert_eq!(cell_text(&few, 0.9), "– / 0.900 (too few source images to split: 1)");
         assert_eq!(cell_text(&Outcome::Pending, 0.9), "– / 0.900");
-        assert_eq!(csv_fields(&few), "0,0,,");
+        assert_eq!(csv_fields(&few), ",,,,,,");
         let gone = Outcome::NoMaps { cell: "m/pgd/cam/advedge".into(), path: "d/x.maps.json".into() };
         assert_eq!(cell_text(&gone, 0.9), "– / 0.900 (maps of m/pgd/cam/advedge missing: d/x.maps.json; rerun it with --force)");
     }

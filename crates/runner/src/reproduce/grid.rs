@@ -80,6 +80,23 @@ pub struct Profile {
     /// every cell hashes the resolved configuration, so overridden cells never mix with others.
     #[serde(default)]
     pub overrides: BTreeMap<Framework, BTreeMap<String, toml::Value>>,
+    /// Success and map-L1 curves over the PGD budget, and each image's smallest fooling budget,
+    /// for the done PGD cells it selects (see `reproduce::eps`).
+    pub eps_curve: Option<EpsCurveSettings>,
+}
+
+/// `eps_curve = { eps = "1,2,4,8,16/255", min_eps_steps = 2, cells = ["resnet20/pgd/cam"] }`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpsCurveSettings {
+    /// Budgets as `attack --eps` takes them (increasing, in (0, 1] pixel units).
+    pub eps: String,
+    /// Bisection steps below each image's smallest fooling listed budget (0: the list alone).
+    #[serde(default)]
+    pub min_eps_steps: usize,
+    /// Which PGD cells (`--filter` patterns, any may match); empty: every PGD cell.
+    #[serde(default)]
+    pub cells: Vec<String>,
 }
 
 fn default_transfer_mask_iters() -> usize {
@@ -94,8 +111,16 @@ pub struct DetectorSettings {
     pub mask_iters: usize,
     /// Fraction of source images in the training split.
     pub train_frac: f64,
+    /// Train/test splits (seeds `model.seed`, `model.seed + 1`, ...), each with its own detector;
+    /// the accuracy pools the source images' test results over them.
+    #[serde(default = "one")]
+    pub split_seeds: usize,
     #[serde(default)]
     pub model: DetectorConfig,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// `[robust.<profile>]` section of a grid file.
@@ -142,6 +167,14 @@ fn validate(g: &GridFile) -> anyhow::Result<()> {
     for m in &g.grid.models {
         check_name("grid.models", m)?;
     }
+    if let Some(d) = &g.detector {
+        if d.split_seeds == 0 || d.split_seeds > 100 {
+            bail!("detector.split_seeds must be 1-100, got {}", d.split_seeds);
+        }
+        if !(d.train_frac > 0.0 && d.train_frac < 1.0) {
+            bail!("detector.train_frac must lie in (0, 1), got {}", d.train_frac);
+        }
+    }
     for (name, p) in &g.profiles {
         check_name("profiles", name)?;
         if p.images == 0 || p.batch == 0 {
@@ -160,6 +193,15 @@ fn validate(g: &GridFile) -> anyhow::Result<()> {
         }
         if p.transfer_mask_iters == 0 {
             bail!("profiles.{name}.transfer_mask_iters must be at least 1");
+        }
+        if let Some(e) = &p.eps_curve {
+            crate::eps_curve::parse_eps_list(&e.eps).map_err(|m| anyhow::anyhow!("profiles.{name}.eps_curve.eps: {m}"))?;
+            if e.min_eps_steps > 20 {
+                bail!("profiles.{name}.eps_curve.min_eps_steps = {} halves the interval {0} times: at most 20", e.min_eps_steps);
+            }
+            if let Some(f) = e.cells.iter().find(|f| f.is_empty()) {
+                bail!("profiles.{name}.eps_curve.cells: an empty pattern `{f}` would select every cell; leave `cells` out for that");
+            }
         }
         for m in p.models.iter().flatten().chain(p.paper_models.keys()) {
             check_name(&format!("profiles.{name}.models"), m)?;
