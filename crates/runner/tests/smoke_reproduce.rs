@@ -20,6 +20,22 @@ fn smoke_profile_runs_and_resumes() {
     }
     let md = std::fs::read_to_string(results.join("smoke/tables/table1.md")).unwrap();
     assert!(md.contains("| PGD | resnet20 (ResNet-50) | CAM |") && md.contains("/ 1.00 ("), "{md}");
+    // The profile's epsilon curves (its `eps_curve` selects these cells): 4 variants x 2 budgets,
+    // and each image's smallest fooling budget.
+    let eps = std::fs::read_to_string(results.join("smoke/tables/eps_curve.csv")).unwrap();
+    assert_eq!(eps.lines().count(), 1 + 4 * 2, "{eps}");
+    let min = std::fs::read_to_string(results.join("smoke/eps/resnet20_cam/min_eps.csv")).unwrap();
+    assert_eq!(min.lines().count(), 1 + 4 * 2, "{min}");
+    assert!(results.join("smoke/eps/resnet20_cam/eps_curve.png").is_file());
+    // At the cells' own budget (0.031) the curve is the cell: the same success rate as Table I.
+    let t1 = std::fs::read_to_string(results.join("smoke/tables/table1.csv")).unwrap();
+    for line in eps.lines().filter(|l| l.contains(",0.031,")) {
+        let f: Vec<&str> = line.split(',').collect();
+        let variant = f[2];
+        let row = t1.lines().find(|l| l.starts_with("PGD,resnet20,") && l.contains(&format!(",CAM,{variant},"))).unwrap_or_else(|| panic!("{variant} in {t1}"));
+        let ours: f64 = row.split(',').nth(6).unwrap().parse().unwrap();
+        assert_eq!(f[6].parse::<f64>().unwrap(), ours, "{line} vs {row}");
+    }
     // resume: remove one cell, remember the others' mtimes, rerun
     let victim = csvs[0].clone();
     let others: Vec<_> = csvs[1..].iter().map(|p| (p.clone(), std::fs::metadata(p).unwrap().modified().unwrap())).collect();

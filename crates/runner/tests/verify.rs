@@ -15,9 +15,16 @@ fn verify_passes_on_a_fresh_cell_and_names_drift() {
     reproduce(verify.clone()).expect("a fresh cell verifies");
     let report = std::fs::read_to_string(results.join("smoke/verify-main.md")).unwrap();
     assert!(report.contains("| resnet20/pgd/cam/plain |") && report.contains("| identical |"), "{report}");
-
-    // Edit the first image's target probability and keep the store's checksum in step.
+    // The check is recorded beside the cell; a second run under the same code reuses the record
+    // (the file stays byte for byte) instead of attacking again.
     let cells = results.join("smoke/cells");
+    let record = std::fs::read_dir(&cells).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().ends_with(".verify-1.json")).expect("a verification record");
+    let first = std::fs::read_to_string(&record).unwrap();
+    reproduce(verify.clone()).expect("verifies again");
+    assert_eq!(std::fs::read_to_string(&record).unwrap(), first, "the record was reused");
+
+    // Edit the first image's target probability and keep the store's checksum in step: the CSV
+    // changed, so the record is not reused.
     let csv = std::fs::read_dir(&cells).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "csv")).unwrap();
     let text = std::fs::read_to_string(&csv).unwrap();
     let mut lines: Vec<String> = text.lines().map(String::from).collect();

@@ -6,6 +6,7 @@ pub mod cell;
 pub mod claims;
 pub mod compare;
 pub mod detector;
+pub mod eps;
 pub mod robust;
 pub mod rounding;
 pub mod figures;

@@ -242,6 +242,9 @@ pub fn reproduce(a: ReproduceArgs) -> anyhow::Result<()> {
         }
     });
     overall.finish_and_clear();
+    if let Some(e) = &p.eps_curve {
+        super::eps::compute(&cells, &dir, e, a.jobs)?;
+    }
     if !a.no_render {
         let written = super::tables::render(&g, &a.profile, p, &grid_cells, &dir, &profile_dir(&results, &a.profile), a.limit.is_some(), Stage::Run)?;
         for w in written {

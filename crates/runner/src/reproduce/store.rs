@@ -118,15 +118,15 @@ pub fn verify(dir: &Path, c: &Cell) -> anyhow::Result<()> {
 }
 
 /// Remove what was derived from a cell's maps (Table IV's `<stem>.transfer-<settings>.json`, the
-/// detector's `<stem>.detmaps-<iters>.json`): a cell that runs again must not keep caches of its
-/// previous maps.
+/// detector's `<stem>.detmaps-<iters>.json`) and its verification records
+/// (`<stem>.verify-<n>.json`) and epsilon curves (`<stem>.eps-<settings>.json`): a cell that runs again must not keep caches of its previous maps.
 pub fn remove_derived(dir: &Path, c: &Cell) -> anyhow::Result<()> {
     let stem = c.stem();
     let Ok(rd) = std::fs::read_dir(dir) else { return Ok(()) };
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if let Some(rest) = name.strip_prefix(&format!("{stem}.")) {
-            if (rest.starts_with("transfer") || rest.starts_with("detmaps-")) && rest.ends_with(".json") {
+            if (rest.starts_with("transfer") || rest.starts_with("detmaps-") || rest.starts_with("verify-") || rest.starts_with("eps-")) && rest.ends_with(".json") {
                 std::fs::remove_file(e.path()).with_context(|| format!("removing {}", e.path().display()))?;
             }
         }

@@ -99,6 +99,9 @@ pub fn render(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir
     if g.targets.iter().any(|x| x == "claims") {
         written.extend(super::claims::render(profile, cells, cell_dir, out_dir)?);
     }
+    if let Some(e) = &p.eps_curve {
+        written.extend(super::eps::render(profile, cells, cell_dir, e, out_dir)?);
+    }
     if g.targets.iter().any(|x| x == "table8") {
         written.extend(super::rounding::render(profile, &p.description, &done, out_dir)?);
     }

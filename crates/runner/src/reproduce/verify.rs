@@ -9,32 +9,59 @@
 //! iterations carry that into the last printed digits. So the check re-runs the cell's own
 //! batches that hold the first N images: N = 1 costs one batch of the cell.
 //!
+//! Each cell's check is recorded in `<stem>.verify-<N>.json` (code fingerprint, commit, the
+//! checked CSV's checksum, the outcome) as soon as it ends. A later `--verify N` under the same
+//! code fingerprint reuses the records of unchanged cells instead of attacking again, so a long
+//! check survives a crash or a stop and can be finished later; a cell re-run since, or code that
+//! decides the numbers changed since, is checked again.
+//!
 //! What it guarantees: the stored rows of the checked images follow from the cell's key under
 //! the code that runs the check. What it does not: the other images of a cell, cells not done,
 //! and anything a cell's key leaves out (the machine's floating-point kernels: a CPU with other
 //! vector units may round differently).
 use super::cell::Cell;
-use super::store::{as_written, csv_path, differing_columns, read_rows, status, write_atomic, CellRow, Status};
+use super::store::{as_written, csv_path, differing_columns, read_rows, status, write_atomic, CellRow, FileCheck, Status};
 use crate::attack_cmd::correct_images;
 use crate::data_source::DataSource;
 use crate::repo;
 use anyhow::{bail, Context};
-use std::path::Path;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-/// One cell's check: images compared, and per differing image its columns.
+/// One cell's check: images compared, and per differing image its columns. Stored as the cell's
+/// `<stem>.verify-<n>.json`.
+#[derive(Serialize, Deserialize)]
 struct Checked {
     id: String,
     key: String,
     images: usize,
     drift: Vec<String>,
     seconds: f64,
+    /// The code that made the check (see `repo::CODE_FINGERPRINT`) and its commit.
+    code_fingerprint: String,
+    git_commit: String,
+    finished_unix: u64,
+    /// The CSV as it was checked: a record is reused only while the CSV is unchanged.
+    csv: FileCheck,
+}
+
+fn record_path(dir: &Path, c: &Cell, n: usize) -> PathBuf {
+    dir.join(format!("{}.verify-{n}.json", c.stem()))
+}
+
+/// A record of this cell's check under the running code, if one exists and the CSV is unchanged.
+fn earlier_check(c: &Cell, dir: &Path, n: usize) -> Option<Checked> {
+    let r: Checked = serde_json::from_str(&std::fs::read_to_string(record_path(dir, c, n)).ok()?).ok()?;
+    let csv = FileCheck::of(&std::fs::read(csv_path(dir, c)).ok()?);
+    (r.code_fingerprint == repo::CODE_FINGERPRINT && r.csv == csv && r.key == c.key()).then_some(r)
 }
 
 fn check_cell(c: &Cell, dir: &Path, n: usize) -> anyhow::Result<Checked> {
     let t0 = Instant::now();
+    let csv = FileCheck::of(&std::fs::read(csv_path(dir, c)).with_context(|| format!("reading {}", csv_path(dir, c).display()))?);
     let stored = read_rows(&csv_path(dir, c))?;
     let (card, model) = repo::load_model(&c.model, None)?;
     let clean = correct_images(&model, c.images, &repo::device(), DataSource::for_arch(&card.architecture), c.any_images)?;
@@ -62,7 +89,20 @@ fn check_cell(c: &Cell, dir: &Path, n: usize) -> anyhow::Result<Checked> {
             drift.push(format!("image {}: {} (now vs stored)", f.image_index, d.join(", ")));
         }
     }
-    Ok(Checked { id: c.id(), key: c.key(), images: fresh.len(), drift, seconds: t0.elapsed().as_secs_f64() })
+    let finished_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let k = Checked {
+        id: c.id(),
+        key: c.key(),
+        images: fresh.len(),
+        drift,
+        seconds: t0.elapsed().as_secs_f64(),
+        code_fingerprint: repo::CODE_FINGERPRINT.to_string(),
+        git_commit: repo::git_commit(),
+        finished_unix,
+        csv,
+    };
+    write_atomic(&record_path(dir, c, n), serde_json::to_string_pretty(&k)?.as_bytes())?;
+    Ok(k)
 }
 
 /// Verify the done cells of `cells` (workers: `jobs`); writes `<out_dir>/verify-<grid>.md`.
@@ -87,9 +127,13 @@ pub fn run(grid: &str, profile: &str, filter: Option<&str>, cells: &[Cell], dir:
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(c) = done.get(i) else { break };
-                let r = check_cell(c, dir, n).with_context(|| c.id());
+                let (r, earlier) = match earlier_check(c, dir, n) {
+                    Some(k) => (Ok(k), true),
+                    None => (check_cell(c, dir, n).with_context(|| c.id()), false),
+                };
+                let when = if earlier { " (recorded earlier)" } else { "" };
                 match &r {
-                    Ok(k) => bar.suspend(|| println!("  {:<40} {}", k.id, if k.drift.is_empty() { format!("{} image(s) identical", k.images) } else { format!("DRIFT in {} of {} image(s)", k.drift.len(), k.images) })),
+                    Ok(k) => bar.suspend(|| println!("  {:<40} {}{when}", k.id, if k.drift.is_empty() { format!("{} image(s) identical", k.images) } else { format!("DRIFT in {} of {} image(s)", k.drift.len(), k.images) })),
                     Err(e) => bar.suspend(|| println!("  {:<40} ERROR: {e:#}", c.id())),
                 }
                 results.lock().expect("verify results").push((i, r));
@@ -101,7 +145,7 @@ pub fn run(grid: &str, profile: &str, filter: Option<&str>, cells: &[Cell], dir:
     let mut results = results.into_inner().expect("verify results");
     results.sort_by_key(|(i, _)| *i);
     let mut md = format!(
-        "# Verification of profile `{profile}`, grid `{grid}`\n\nGenerated by `cargo xtask reproduce {grid} --profile {profile} --verify {n}{}` at commit {} (code fingerprint {}). The batches holding the first {n} image(s) of each done cell were attacked again as the cell ran them, and every column of those images' rows but `seconds` compared with the stored CSV as written. {} of {} cells were done and checked.\n\n| Cell | Key | Images | Result | Seconds |\n|---|---|---|---|---|\n",
+        "# Verification of profile `{profile}`, grid `{grid}`\n\nGenerated by `cargo xtask reproduce {grid} --profile {profile} --verify {n}{}` at commit {} (code fingerprint {}). The batches holding the first {n} image(s) of each done cell were attacked again as the cell ran them, and every column of those images' rows but `seconds` compared with the stored CSV as written. {} of {} cells were done and checked. A check recorded earlier under the same code fingerprint, of the same CSV bytes, is reused (its commit is named).\n\n| Cell | Key | Images | Result | Seconds | Checked at commit |\n|---|---|---|---|---|---|\n",
         filter.map(|f| format!(" --filter '{f}'")).unwrap_or_default(),
         repo::git_commit(), repo::CODE_FINGERPRINT, done.len(), cells.len()
     );
@@ -110,11 +154,11 @@ pub fn run(grid: &str, profile: &str, filter: Option<&str>, cells: &[Cell], dir:
         match r {
             Ok(k) => {
                 let verdict = if k.drift.is_empty() { "identical".to_string() } else { drifted += 1; format!("drift: {}", k.drift.join("; ")) };
-                md.push_str(&format!("| {} | {} | {} | {verdict} | {:.1} |\n", k.id, k.key, k.images, k.seconds));
+                md.push_str(&format!("| {} | {} | {} | {verdict} | {:.1} | {} |\n", k.id, k.key, k.images, k.seconds, k.git_commit));
             }
             Err(e) => {
                 errors += 1;
-                md.push_str(&format!("| {} | {} | – | error: {} | – |\n", done[*i].id(), done[*i].key(), format!("{e:#}").replace('\n', " ")));
+                md.push_str(&format!("| {} | {} | – | error: {} | – | – |\n", done[*i].id(), done[*i].key(), format!("{e:#}").replace('\n', " ")));
             }
         }
     }
