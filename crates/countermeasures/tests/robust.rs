@@ -1,7 +1,7 @@
 //! The Table VII objective and evaluation on the committed tiny CIFAR ResNet (fixture of the
 //! interpreters crate): the discrepancy vanishes for identical inputs, the inner PGD finds a
 //! larger one than its random start, and the evaluation's eps = 0 column is the clean accuracy.
-use advedge_countermeasures::robust::{discrepancy, evaluate, CamRobust};
+use advedge_countermeasures::robust::{discrepancy, evaluate, CamRobust, RobustEval};
 use advedge_models::train::Objective;
 use advedge_models::{tensor_io, Classifier, ModelCard};
 use burn::module::Module;
@@ -52,10 +52,39 @@ fn evaluation_eps_zero_is_clean_accuracy() {
     let pred = tensor_io::to_vec_int(m.forward(tensor_io::images(x.clone(), n, 32, 32, &dev)).argmax(1).flatten::<1>(0, 1));
     // Labels: the prediction for half of the images, another class for the rest: clean acc 0.5.
     let labels: Vec<u32> = pred.iter().enumerate().map(|(i, &p)| if i % 2 == 0 { p as u32 } else { (p as u32 + 1) % 10 }).collect();
-    let pts = evaluate(&m, &x, &labels, 32, &[0.0, 8.0], 3, 4, 0);
+    let one = RobustEval { steps: 3, restarts: 1, step_factors: vec![2.5], batch: 4, seed: 0 };
+    let pts = evaluate(&m, &x, &labels, 32, &[0.0, 8.0], &one);
     assert_eq!(pts[0].accuracy, 0.5);
+    assert_eq!(pts[0].correct.iter().filter(|c| **c).count(), 4);
     assert!(pts[0].kendall_tau.is_none());
     assert!(pts[1].accuracy <= 0.5, "PGD cannot raise accuracy: {}", pts[1].accuracy);
     let tau = pts[1].kendall_tau.expect("tau at eps > 0");
     assert!((-1.0..1.0).contains(&tau), "tau {tau} must be in [-1, 1) after an attack on the map");
+}
+
+/// Each image keeps its worst outcome over restarts and step sizes: adding attacks can only lower
+/// its correctness and its tau, and the first schedule's outcomes do not depend on the batch size
+/// (the random starts are drawn per image).
+#[test]
+fn worst_case_over_schedules_and_batch_independent() {
+    let dev = Device::flex();
+    dev.seed(7);
+    let m = tiny(&dev);
+    let n = 6;
+    let x = tensor_io::to_vec(Tensor::<4>::random([n, 3, 32, 32], Distribution::Uniform(0.0, 1.0), &dev));
+    let labels: Vec<u32> = tensor_io::to_vec_int(m.forward(tensor_io::images(x.clone(), n, 32, 32, &dev)).argmax(1).flatten::<1>(0, 1)).iter().map(|&p| p as u32).collect();
+    let one = RobustEval { steps: 2, restarts: 1, step_factors: vec![2.5], batch: 6, seed: 3 };
+    let single = &evaluate(&m, &x, &labels, 32, &[2.0], &one)[0];
+    let split = &evaluate(&m, &x, &labels, 32, &[2.0], &RobustEval { batch: 4, ..one.clone() })[0];
+    assert_eq!(single.correct, split.correct);
+    for (a, b) in single.taus.iter().zip(&split.taus) {
+        assert!((a - b).abs() < 1e-6, "tau {a} at batch 6 vs {b} at batch 4");
+    }
+    let worst = &evaluate(&m, &x, &labels, 32, &[2.0], &RobustEval { restarts: 2, step_factors: vec![2.5, 1.0], ..one })[0];
+    for i in 0..n {
+        assert!(!worst.correct[i] || single.correct[i], "image {i}: more attacks made it correct");
+        assert!(worst.taus[i] <= single.taus[i] + 1e-9, "image {i}: tau {} > {}", worst.taus[i], single.taus[i]);
+    }
+    let (lo, hi) = worst.accuracy_ci;
+    assert!(lo <= worst.accuracy && worst.accuracy <= hi);
 }

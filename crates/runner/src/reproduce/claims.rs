@@ -1,23 +1,25 @@
-//! The paper's comparative claims about the maps, tested per (model, framework, interpreter) with
-//! paired tests over the same images: `tables/claims.{md,csv}`.
+//! The main grid's part of the claims page (see [`super::verdicts`]): the paper's claims about
+//! success rates, the maps, and transfer across interpreters, tested per (model, framework,
+//! interpreter).
 //!
-//! Each comparison pairs two variants' rows on the images both attacked successfully (8-bit
-//! figures) and runs the sign-flip test of the mean paired difference
-//! (`advedge_metrics::sign_flip_p`; exact up to 20 pairs, seeded Monte Carlo above). Holm's
-//! correction runs over every comparison of the profile. A comparison *holds* when the adjusted
-//! p is below 0.05 and the mean difference points the paper's way, is *reversed* when it is
-//! below 0.05 the other way, and is *undecided* otherwise (too few pairs included).
+//! - Success near 1 (all of the paper's Table I cells are at least 0.94): each ADV2 / AdvEdge /
+//!   AdvEdge+ cell's 8-bit success rate against 0.9, by its Wilson interval.
+//! - The map claims: two variants' rows paired on the images both attacked successfully (8-bit
+//!   figures), the sign-flip test of the mean paired difference.
+//! - Transfer (Table IV): AdvEdge(+) vs ADV2 on the maps of every *other* interpreter, paired on
+//!   the images both fooled, from the cached transfer L1s.
 use super::cell::Cell;
-use super::store::{csv_path, read_rows, status, write_table, CellRow, Status};
+use super::frame::CellSummary;
+use super::store::{csv_path, read_rows, status, CellRow, Status};
+use super::transfer::Transfers;
+use super::verdicts::{paired, rate_at_least, write_part, Part, Test};
 use advedge_attacks::{Framework, Variant};
 use advedge_interpreters::InterpreterKind;
-use advedge_metrics::{holm, sign_flip_p, SIGN_FLIP_REPS};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// Seed of the Monte-Carlo sign patterns (more than 20 pairs).
-pub const CLAIMS_SEED: u64 = 0;
-const ALPHA: f64 = 0.05;
+/// Below this 8-bit success rate a cell does not count as "near 1".
+const SUCCESS_FLOOR: f64 = 0.9;
 
 /// One claim: "variant `a` has a lower (or higher) `metric` than variant `b`".
 struct Claim {
@@ -59,22 +61,13 @@ fn value(r: &CellRow, metric: &str) -> f64 {
     }
 }
 
-struct Tested {
-    claim: &'static str,
-    model: String,
-    framework: Framework,
-    interpreter: InterpreterKind,
-    a: Variant,
-    b: Variant,
-    metric: &'static str,
-    sign: f64,
-    n: usize,
-    mean: f64,
-    p: f64,
-}
-
-/// Write `tables/claims.{md,csv}` for the done cells; returns the written paths.
-pub fn render(profile: &str, cells: &[Cell], cell_dir: &Path, out_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+/// Write the main grid's claims part and re-assemble `tables/claims.{md,csv}`; `done` holds the
+/// done cells' summaries, `transfers` Table IV's per-image L1s when the grid computes them.
+pub fn render(profile: &str, cells: &[Cell], done: &[(&Cell, CellSummary)], transfers: Option<&Transfers>, cell_dir: &Path, out_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut tests: Vec<Test> = Vec::new();
+    for (c, s) in done.iter().filter(|(c, _)| c.variant != Variant::Plain) {
+        tests.push(rate_at_least("success rate near 1", format!("{} {} {}", c.model, c.framework.label(), c.interpreter.name()), &format!("{} success", c.variant.name()), s.successes, s.images, SUCCESS_FLOOR));
+    }
     // Done cells' rows by (model, framework, interpreter, variant) ids; groups in grid order.
     let id = |m: &str, f: Framework, i: InterpreterKind, v: Variant| format!("{m}/{f}/{i}/{v}");
     let mut rows: HashMap<String, Vec<CellRow>> = HashMap::new();
@@ -86,62 +79,31 @@ pub fn render(profile: &str, cells: &[Cell], cell_dir: &Path, out_dir: &Path) ->
             groups.push(g);
         }
     }
-    let mut tested = Vec::new();
     for (m, f, i) in &groups {
         for c in claims() {
             let (Some(ra), Some(rb)) = (rows.get(&id(m, *f, *i, c.a)), rows.get(&id(m, *f, *i, c.b))) else { continue };
             let d: Vec<f64> = ra.iter().filter(|x| x.success).filter_map(|x| rb.iter().find(|y| y.image_index == x.image_index && y.success).map(|y| value(x, c.metric) - value(y, c.metric))).collect();
-            let mean = if d.is_empty() { f64::NAN } else { d.iter().sum::<f64>() / d.len() as f64 };
-            tested.push(Tested { claim: c.name, model: m.clone(), framework: *f, interpreter: *i, a: c.a, b: c.b, metric: c.metric, sign: (c.sign)(*f), n: d.len(), mean, p: sign_flip_p(&d, SIGN_FLIP_REPS, CLAIMS_SEED) });
+            tests.push(paired(c.name, format!("{m} {} {i}", f.label()), format!("{} vs {}", c.a.name(), c.b.name()), c.metric, (c.sign)(*f), &d));
         }
     }
-    let adjusted = holm(&tested.iter().map(|t| t.p).collect::<Vec<_>>());
-    let verdict = |t: &Tested, q: f64| {
-        if q.is_nan() || q >= ALPHA {
-            "undecided"
-        } else if t.mean * t.sign > 0.0 {
-            "holds"
-        } else {
-            "reversed"
+    if let Some(tr) = transfers {
+        for (c, l1) in tr.rows.iter().filter(|(c, _)| matches!(c.variant, Variant::AdvEdge | Variant::AdvEdgePlus)) {
+            let Some((_, base)) = tr.rows.iter().find(|(b, _)| b.model == c.model && b.framework == c.framework && b.interpreter.name() == c.interpreter.name() && b.variant == Variant::Adv2) else { continue };
+            for (ext, vals) in l1.iter().filter(|(ext, _)| ext.as_str() != c.interpreter.name()) {
+                let Some(bv) = base.get(ext) else { continue };
+                let d: Vec<f64> = vals.iter().filter_map(|(i, v)| bv.iter().find(|(j, _)| j == i).map(|(_, w)| v - w)).collect();
+                tests.push(paired("AdvEdge(+) transfers better than ADV2 (L1 on another interpreter's maps)", format!("{} {} {} -> {ext}", c.model, c.framework.label(), c.interpreter.name()), format!("{} vs ADV2", c.variant.name()), "l1", -1.0, &d));
+            }
         }
-    };
-    let family = adjusted.iter().filter(|q| !q.is_nan()).count();
-    let mut csv = String::from("claim,model,framework,interpreter,a,b,metric,paper_direction,pairs,mean_a_minus_b,p,p_holm,verdict\n");
-    for (t, q) in tested.iter().zip(&adjusted) {
-        csv.push_str(&format!(
-            "\"{}\",{},{},{},{},{},{},{},{},{:.6},{:.6},{:.6},{}\n",
-            t.claim, t.model, t.framework, t.interpreter, t.a, t.b, t.metric, if t.sign < 0.0 { "lower" } else { "higher" }, t.n, t.mean, t.p, q, verdict(t, *q)
-        ));
     }
-    let mut md = format!(
-        "# The paper's claims about the maps, tested\n\nProfile `{profile}`. Each comparison pairs two variants of one (model, framework, interpreter) on the images both attacked successfully (8-bit figures) and tests the mean paired difference with the sign-flip test (exact up to {} pairs, else {} seeded random sign patterns, seed {CLAIMS_SEED}). Holm's correction runs over all {family} comparisons with pairs. Holds / reversed: adjusted p < {ALPHA} in the paper's direction / the other; undecided: not significant after the correction (few pairs cannot decide). Generated by `cargo xtask reproduce claims --profile {profile}`.\n\n## Verdicts per claim\n\n| Claim | Holds | Reversed | Undecided |\n|---|---|---|---|\n",
-        advedge_metrics::EXACT_MAX,
-        SIGN_FLIP_REPS
+    let method = format!(
+        "Data: the main grid's cells ({} done). Success: each ADV2 / AdvEdge / AdvEdge+ cell's 8-bit success rate, holding when its 95 % Wilson interval lies at or above {SUCCESS_FLOOR} (the paper's Table I cells are all at least 0.94), reversed when it lies below. Maps: two variants of one (model, framework, interpreter) paired on the images both fooled (8-bit figures), sign-flip test of the mean difference. Transfer: Table IV's per-image L1 between an interpreter's adversarial and benign maps, for the interpreters other than the attacked one, AdvEdge(+) vs ADV2 on the images both fooled. Generated by `cargo xtask reproduce claims --profile {profile}` (the transfer claims need `table4` too).",
+        done.len()
     );
-    let mut names: Vec<&str> = tested.iter().map(|t| t.claim).collect();
-    names.dedup();
-    names.sort();
-    names.dedup();
-    for name in names {
-        let count = |v: &str| tested.iter().zip(&adjusted).filter(|(t, q)| t.claim == name && verdict(t, **q) == v).count();
-        md.push_str(&format!("| {name} | {} | {} | {} |\n", count("holds"), count("reversed"), count("undecided")));
+    let below: Vec<String> = tests.iter().filter(|t| t.claim == "success rate near 1" && t.verdict == super::verdicts::Verdict::Reversed).map(|t| format!("{} {} {:.2} (n = {})", t.scope, t.metric, t.estimate, t.n)).collect();
+    let mut notes = Vec::new();
+    if !below.is_empty() {
+        notes.push(format!("Cells whose success rate is below {SUCCESS_FLOOR} at 95 %: {}.", below.join("; ")));
     }
-    // What the sample size allows: the sign-flip test cannot go below 2 / 2^n.
-    let most = tested.iter().map(|t| t.n).max().unwrap_or(0);
-    if family > 0 && most > 0 {
-        let floor = if most <= advedge_metrics::EXACT_MAX { 2.0 / (1u64 << most) as f64 } else { 1.0 / (SIGN_FLIP_REPS + 1) as f64 };
-        let first = ALPHA / family as f64;
-        md.push_str(&format!(
-            "\nWith at most {most} pairs per comparison the smallest p the test can give is {floor:.2e}; the first step of Holm's correction over {family} comparisons needs p < {first:.2e}, so {}.\n",
-            if floor >= first { "no comparison can be decided at this sample size: the claims need more images per cell (a profile with more images, e.g. `cifar-100`)" } else { "comparisons with enough pairs can be decided" }
-        ));
-    }
-    md.push_str("\n## Every comparison\n\n| Model | Framework | Interpreter | Comparison | Metric | Paper | Pairs | Mean (a - b) | p | p (Holm) | Verdict |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
-    for (t, q) in tested.iter().zip(&adjusted) {
-        md.push_str(&format!(
-            "| {} | {} | {} | {} vs {} | {} | {} | {} | {:.4} | {:.3} | {:.3} | {} |\n",
-            t.model, t.framework.label(), t.interpreter, t.a.name(), t.b.name(), t.metric, if t.sign < 0.0 { "lower" } else { "higher" }, t.n, t.mean, t.p, q, verdict(t, *q)
-        ));
-    }
-    write_table(out_dir, "claims", &csv, &md)
+    write_part(profile, out_dir, Part { name: "main".into(), title: "Success, maps and transfer (main grid)".into(), method, notes, tests })
 }

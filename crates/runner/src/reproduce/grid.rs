@@ -123,6 +123,10 @@ fn one() -> usize {
     1
 }
 
+fn madry_factor() -> Vec<f64> {
+    vec![2.5]
+}
+
 /// `[robust.<profile>]` section of a grid file.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -140,6 +144,12 @@ pub struct RobustSettings {
     pub eval_steps: usize,
     pub eval_images: usize,
     pub eval_batch: usize,
+    /// Random starts and step-size factors (alpha = factor x eps / steps) of the evaluation's PGD;
+    /// each image keeps its worst outcome over all of them. Defaults: 1 and [2.5].
+    #[serde(default = "one")]
+    pub eval_restarts: usize,
+    #[serde(default = "madry_factor")]
+    pub eval_step_factors: Vec<f64>,
     /// Where weights and cards go (relative to the repository root); default `data/weights`.
     pub weights_dir: Option<String>,
     /// Checkpoint folder (relative to the repository root); default `runs/robust/<profile>`.

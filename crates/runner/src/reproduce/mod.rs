@@ -21,6 +21,7 @@ pub mod slurm;
 pub mod store;
 pub mod tables;
 pub mod transfer;
+pub mod verdicts;
 pub mod verify;
 
 pub use run::{collect, reproduce, CollectArgs, ReproduceArgs};

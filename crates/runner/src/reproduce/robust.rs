@@ -9,7 +9,8 @@
 use super::grid::RobustSettings;
 use super::store::{write_atomic, Stage};
 use crate::repo;
-use advedge_countermeasures::robust::{evaluate, CamRobust, RobustPoint};
+use advedge_countermeasures::robust::{evaluate, CamRobust, RobustEval, RobustPoint};
+use super::verdicts::{paired, write_part, Part};
 use advedge_models::train::train_with;
 use advedge_models::{tensor_io, ModelCard};
 use burn::module::Module;
@@ -94,6 +95,17 @@ fn trained(profile: &str, s: &RobustSettings, kind: &str, stage: Stage) -> anyho
     Ok(Some(card_path))
 }
 
+/// Version of the evaluation's method, hashed into the cache key: 2 keeps each image's worst
+/// outcome over restarts and step sizes, with per-image start noise.
+const EVAL_FORMAT: u32 = 2;
+
+impl RobustSettings {
+    /// The evaluation's attacks (the batch does not change the outcomes, so it is not in the key).
+    fn eval(&self) -> RobustEval {
+        RobustEval { steps: self.eval_steps, restarts: self.eval_restarts, step_factors: self.eval_step_factors.clone(), batch: self.eval_batch, seed: self.train.seed }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct EvalCache {
     key: String,
@@ -105,7 +117,8 @@ fn evaluated(profile: &str, s: &RobustSettings, kind: &str, out_dir: &Path, stag
     let Some(card_path) = trained(profile, s, kind, stage)? else { return Ok(None) };
     let card = ModelCard::load(&card_path)?;
     let weights = card.weights_path(&card_path);
-    let key = format!("{:016x}", repo::fnv1a(format!("{}|{:?}|{}|{}|{}", repo::fingerprint(&weights), s.eval_eps255, s.eval_steps, s.eval_images, s.train.seed).as_bytes()));
+    let cfg = s.eval();
+    let key = format!("{:016x}", repo::fnv1a(format!("{EVAL_FORMAT}|{}|{:?}|{}|{}", repo::fingerprint(&weights), s.eval_eps255, s.eval_images, serde_json::to_string(&RobustEval { batch: 0, ..cfg.clone() })?).as_bytes()));
     let cache = out_dir.join("robust").join(format!("{kind}-{key}.json"));
     if let Some(c) = std::fs::read_to_string(&cache).ok().and_then(|t| serde_json::from_str::<EvalCache>(&t).ok()) {
         return Ok(Some((card, c.points)));
@@ -119,18 +132,52 @@ fn evaluated(profile: &str, s: &RobustSettings, kind: &str, out_dir: &Path, stag
     let idx = test.spread_indices(s.eval_images.min(test.len()));
     let (x, y) = test.batch_f32(&idx);
     tracing::info!("Table VII: evaluating {} on {} test images at eps {:?}/255", card.name, idx.len(), s.eval_eps255);
-    let points = evaluate(&model, &x, &y, 32, &s.eval_eps255, s.eval_steps, s.eval_batch, s.train.seed);
+    let t0 = std::time::Instant::now();
+    let points = evaluate(&model, &x, &y, 32, &s.eval_eps255, &cfg);
+    tracing::info!("Table VII: {} evaluated in {:.0} s", card.name, t0.elapsed().as_secs_f64());
     write_atomic(&cache, serde_json::to_string_pretty(&EvalCache { key, points: points.clone() })?.as_bytes())?;
+    // Evaluations under older settings or code of the same model are stale now.
+    for e in std::fs::read_dir(out_dir.join("robust"))?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&format!("{kind}-")) && name.ends_with(".json") && e.path() != cache {
+            std::fs::remove_file(e.path()).with_context(|| format!("removing the stale evaluation {}", e.path().display()))?;
+        }
+    }
     Ok(Some((card, points)))
 }
 
-fn cell(ours: Option<f64>, paper: Option<f64>) -> String {
+fn cell(ours: Option<f64>, ci: Option<(f64, f64)>, paper: Option<f64>) -> String {
+    let o = match (ours, ci) {
+        (Some(o), Some((lo, hi))) => format!("{o:.3} [{lo:.3}, {hi:.3}]"),
+        (Some(o), None) => format!("{o:.3}"),
+        (None, _) => "–".into(),
+    };
     match (ours, paper) {
-        (Some(o), Some(p)) => format!("{o:.3} / {p:.3} ({:+.3})", o - p),
-        (Some(o), None) => format!("{o:.3} / –"),
-        (None, Some(p)) => format!("– / {p:.3}"),
-        (None, None) => "–".into(),
+        (Some(v), Some(p)) => format!("{o} / {p:.3} ({:+.3})", v - p),
+        (_, Some(p)) => format!("{o} / {p:.3}"),
+        (_, None) => format!("{o} / –"),
     }
+}
+
+/// Table VII's part of the claims page: AT is more accurate than NT under PGD, and its CAMs are
+/// more stable (higher tau), at every eps > 0, and AT pays in clean accuracy; each paired over
+/// the same test images (correctness as 0/1, so the sign-flip test is McNemar's exact test).
+fn claims_part(profile: &str, nt: &[RobustPoint], at: &[RobustPoint]) -> Part {
+    let mut tests = Vec::new();
+    for (n, a) in nt.iter().zip(at).filter(|(n, a)| n.eps255 == a.eps255 && n.correct.len() == a.correct.len()) {
+        let d: Vec<f64> = a.correct.iter().zip(&n.correct).map(|(x, y)| *x as u8 as f64 - *y as u8 as f64).collect();
+        if n.eps255 == 0.0 {
+            tests.push(paired("AT pays for robustness in clean accuracy", "eps 0".into(), "AT vs NT".into(), "accuracy", -1.0, &d));
+            continue;
+        }
+        tests.push(paired("AT more accurate than NT under PGD", format!("eps {}/255", n.eps255), "AT vs NT".into(), "accuracy", 1.0, &d));
+        if n.taus.len() == a.taus.len() {
+            let d: Vec<f64> = a.taus.iter().zip(&n.taus).map(|(x, y)| x - y).collect();
+            tests.push(paired("AT's CAMs more stable than NT's under attack (Kendall tau)", format!("eps {}/255", n.eps255), "AT vs NT".into(), "tau", 1.0, &d));
+        }
+    }
+    let method = format!("Data: Table VII's evaluation, NT and AT on the same test images, each image's worst outcome over the attack's restarts and step sizes. Accuracy: per-image correctness (1/0) of AT minus NT, sign-flip test (McNemar's exact test when exact). Tau: per-image tau of AT minus NT. Generated by `cargo xtask reproduce table7 --profile {profile}`.");
+    Part { name: "robust".into(), title: "Robust training (Table VII)".into(), method, notes: Vec::new(), tests }
 }
 
 /// The paper's expected shape (spec 12), checked on the results, not forced: AT has higher
@@ -152,10 +199,10 @@ pub fn render(profile: &str, s: &RobustSettings, out_dir: &Path, stage: Stage) -
     let tdir = out_dir.join("tables");
     std::fs::create_dir_all(&tdir)?;
     let mut md = format!(
-        "# Table VII: interpretation-aware robust training (CAM)\n\nProfile `{profile}`. Model: {}; AT objective: cross-entropy + {} x the 2-class CAM discrepancy, inner PGD eps {}/255, {} steps of {}/255; {} epochs ({} training images). Evaluation: {} test images, PGD with {} steps (accuracy: untargeted cross-entropy; tau: maximising the L1 change of the true-class CAM). Each entry: ours / paper (difference). Generated by `cargo xtask reproduce table7 --profile {profile}`.\n\n| Metric | Model |",
-        s.arch.describe(), s.gamma, s.train_eps255, s.inner_steps, s.inner_alpha255, s.train.epochs, s.train.limit_train.unwrap_or(50_000), s.eval_images, s.eval_steps
+        "# Table VII: interpretation-aware robust training (CAM)\n\nProfile `{profile}`. Model: {}; AT objective: cross-entropy + {} x the 2-class CAM discrepancy, inner PGD eps {}/255, {} steps of {}/255; {} epochs ({} training images). Evaluation: {} test images, PGD with {} steps, {} random start(s) x step sizes {:?} x eps / steps, each image keeping its worst outcome (accuracy: untargeted cross-entropy; tau: maximising the L1 change of the true-class CAM). Each entry: ours [95 % interval: Wilson for accuracies, bootstrap over images for tau] / paper (difference). Generated by `cargo xtask reproduce table7 --profile {profile}`.\n\n| Metric | Model |",
+        s.arch.describe(), s.gamma, s.train_eps255, s.inner_steps, s.inner_alpha255, s.train.epochs, s.train.limit_train.unwrap_or(50_000), s.eval_images, s.eval_steps, s.eval_restarts, s.eval_step_factors
     );
-    let mut csv = String::from("metric,model,eps255,ours,paper,test_accuracy_clean\n");
+    let mut csv = String::from("metric,model,eps255,ours,ours_lo,ours_hi,paper,test_accuracy_clean\n");
     for e in &s.eval_eps255 {
         md.push_str(&if *e > 0.0 { format!(" eps {e}/255 |") } else { " eps 0 (clean) |".to_string() });
     }
@@ -175,20 +222,20 @@ pub fn render(profile: &str, s: &RobustSettings, out_dir: &Path, stage: Stage) -
         for (label, card, pts) in &results {
             md.push_str(&format!("| {metric} | {label} ({}) |", card.name));
             for p in pts {
-                let (ours, paper) = if is_acc {
-                    (Some(p.accuracy), PAPER_ACC.iter().find(|r| r.0 == *label).and_then(|r| paper_at(p.eps255, &r.1)))
+                let (ours, ci, paper) = if is_acc {
+                    (Some(p.accuracy), Some(p.accuracy_ci), PAPER_ACC.iter().find(|r| r.0 == *label).and_then(|r| paper_at(p.eps255, &r.1)))
                 } else {
                     let tau_row = PAPER_TAU.iter().find(|r| r.0 == *label).map(|r| r.1.to_vec()).unwrap_or_default();
                     // The paper's 6 tau values sit under eps 2..10 (spec 12 assumption).
-                    (p.kendall_tau, PAPER_EPS[1..].iter().position(|q| (q - p.eps255).abs() < 1e-9).and_then(|i| tau_row.get(i).copied()))
+                    (p.kendall_tau, p.tau_ci, PAPER_EPS[1..].iter().position(|q| (q - p.eps255).abs() < 1e-9).and_then(|i| tau_row.get(i).copied()))
                 };
                 if !is_acc && p.eps255 == 0.0 {
                     md.push_str(" – |");
                     continue;
                 }
-                md.push_str(&format!(" {} |", cell(ours, paper)));
+                md.push_str(&format!(" {} |", cell(ours, ci, paper)));
                 let fmt = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_default();
-                csv.push_str(&format!("{},{label},{},{},{},{:.4}\n", if is_acc { "accuracy" } else { "kendall_tau" }, p.eps255, fmt(ours), fmt(paper), card.test_accuracy));
+                csv.push_str(&format!("{},{label},{},{},{},{},{},{:.4}\n", if is_acc { "accuracy" } else { "kendall_tau" }, p.eps255, fmt(ours), fmt(ci.map(|c| c.0)), fmt(ci.map(|c| c.1)), fmt(paper), card.test_accuracy));
             }
             md.push('\n');
         }
@@ -196,11 +243,17 @@ pub fn render(profile: &str, s: &RobustSettings, out_dir: &Path, stage: Stage) -
     md.push_str("\nClean accuracy on all 10,000 test images (model cards): ");
     md.push_str(&results.iter().map(|(l, c, _)| format!("{l} {:.4}", c.test_accuracy)).collect::<Vec<_>>().join(", "));
     md.push_str(". The paper's WRN, gamma, training eps and epochs are not given (spec 12); ours are in the grid file.\n");
+    let mut written = Vec::new();
     if let [(_, nt_card, nt), (_, at_card, at)] = &results[..] {
         md.push_str(&shape_check(nt_card.test_accuracy, nt, at_card.test_accuracy, at));
+        md.push_str("\nPaired tests of these comparisons over the same test images: `tables/claims.md`.\n");
+        // The claims page is the main grid's; this grid's index only links it.
+        let page = write_part(profile, out_dir, claims_part(profile, nt, at))?;
+        tracing::info!("claims page updated: {}", page.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
     }
     let (mp, cp) = (tdir.join("table7.md"), tdir.join("table7.csv"));
     write_atomic(&mp, md.as_bytes())?;
     write_atomic(&cp, csv.as_bytes())?;
-    Ok(vec![mp, cp])
+    written.extend([mp, cp]);
+    Ok(written)
 }

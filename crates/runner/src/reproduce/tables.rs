@@ -96,17 +96,14 @@ pub fn render(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir
         }
         written.extend(write_table(out_dir, name, &csv, &md)?);
     }
-    if g.targets.iter().any(|x| x == "claims") {
-        written.extend(super::claims::render(profile, cells, cell_dir, out_dir)?);
-    }
     if let Some(e) = &p.eps_curve {
         written.extend(super::eps::render(profile, cells, cell_dir, e, out_dir)?);
     }
     if g.targets.iter().any(|x| x == "table8") {
         written.extend(super::rounding::render(profile, &p.description, &done, out_dir)?);
     }
-    if g.targets.iter().any(|x| x == "table4") {
-        let tr = super::transfer::all(cells, cell_dir, p.transfer_mask_iters, stage)?;
+    let transfers = if g.targets.iter().any(|x| x == "table4") { Some(super::transfer::all(cells, cell_dir, p.transfer_mask_iters, stage)?) } else { None };
+    if let Some(tr) = &transfers {
         const VARIANTS: [&str; 4] = ["ADV2", "AdvEdge", "AdvEdge+", "Plain"];
         const INTERPS: [&str; 4] = ["Grad", "CAM", "MASK", "RTS"];
         let mut csv = String::from("framework,model,paper_model,attacked,interpreter,variant,n,ours,sd,paper,difference,n_common,ours_common\n");
@@ -190,6 +187,9 @@ pub fn render(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir
             md.push_str(&format!("\nNot computed yet (`collect` only reads; run `cargo xtask reproduce table4 --profile {profile}`): {}\n", tr.not_computed.iter().map(|id| format!("`{id}`")).collect::<Vec<_>>().join(", ")));
         }
         written.extend(write_table(out_dir, "table4", &csv, &md)?);
+    }
+    if g.targets.iter().any(|x| x == "claims") {
+        written.extend(super::claims::render(profile, cells, &done, transfers.as_ref(), cell_dir, out_dir)?);
     }
     let fdir = out_dir.join("figures");
     std::fs::create_dir_all(&fdir)?;
