@@ -1,6 +1,6 @@
 //! The detector grid's smoke profile end to end (Tables V and VI) on the committed ResNet-20:
 //! the PGD AdvEdge cells run, maps are extracted, detectors are trained and both tables written
-//! with the paper's numbers beside ours.
+//! with the paper's numbers beside ours, and the detectors' learning curve.
 use advedge_runner::reproduce::{reproduce, ReproduceArgs};
 
 #[test]
@@ -17,6 +17,9 @@ fn detector_smoke_profile_writes_tables_5_and_6() {
     let acc: f64 = row.split(',').nth(4).unwrap().parse().expect("an accuracy was measured");
     assert!((0.0..=1.0).contains(&acc));
     assert!(t6.is_empty() || std::fs::read_to_string(results.join("smoke/tables/table6.md")).unwrap().contains("## Shape check (resnet20)"));
+    // The smoke profile's learning curve trains every detector again on 3 source images.
+    let curve = std::fs::read_to_string(results.join("smoke/tables/detector_curve.csv")).unwrap();
+    assert!(curve.lines().any(|l| l.starts_with("resnet20 CAM × Grad,3,")), "{curve}");
     assert!(results.join("smoke/index-detector.md").is_file());
     assert!(!results.join("smoke/index.md").exists(), "the detector grid must not overwrite the main index");
 }

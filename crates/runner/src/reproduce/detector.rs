@@ -99,7 +99,7 @@ fn cell_maps(c: &Cell, dir: &Path, names: &[&str], mask_iters: usize) -> anyhow:
 }
 
 /// What a table entry holds: a trained detector, or why there is none.
-enum Outcome {
+pub(super) enum Outcome {
     /// An attacked cell of the combination is not done.
     Pending,
     /// The attacked cells are done but their successful examples come from fewer source images
@@ -114,14 +114,14 @@ enum Outcome {
 
 /// A combination's detectors, one per split seed, and the accuracy over source images.
 #[derive(Clone, Serialize, Deserialize)]
-struct Detection {
-    runs: Vec<DetectorResult>,
+pub(super) struct Detection {
+    pub(super) runs: Vec<DetectorResult>,
     /// Source images (= benign/adversarial pairs).
-    pairs: usize,
+    pub(super) pairs: usize,
     /// Mean over the tested source images of each one's test correctness.
-    accuracy: f64,
+    pub(super) accuracy: f64,
     /// 95 % percentile bootstrap over those source images (seeded).
-    interval: (f64, f64),
+    pub(super) interval: (f64, f64),
     /// Source images that some split put in the test part.
     tested: usize,
 }
@@ -145,7 +145,7 @@ impl Detection {
         let interval = advedge_metrics::bootstrap_mean(&scores, advedge_metrics::BOOTSTRAP_REPS, BOOTSTRAP_SEED);
         Detection { runs, pairs, accuracy, interval, tested: scores.len() }
     }
-    fn mean(&self, f: impl Fn(&DetectorResult) -> f64) -> f64 {
+    pub(super) fn mean(&self, f: impl Fn(&DetectorResult) -> f64) -> f64 {
         self.runs.iter().map(f).sum::<f64>() / self.runs.len().max(1) as f64
     }
     /// Above chance: the interval's lower end is above 0.5.
@@ -156,9 +156,11 @@ impl Detection {
 
 /// Seed of the bootstrap over source images.
 const BOOTSTRAP_SEED: u64 = 5;
+/// Mixed into the model seed for the learning curve's shuffle of source images.
+const CURVE_SEED: u64 = 0x6375_7276_65;
 
 impl Outcome {
-    fn result(&self) -> Option<&Detection> {
+    pub(super) fn result(&self) -> Option<&Detection> {
         match self {
             Outcome::Done(r) => Some(r),
             _ => None,
@@ -167,8 +169,10 @@ impl Outcome {
 }
 
 /// One detector experiment for `model` over interpreters `combo` (with the product channel when
-/// `product`).
-fn experiment(model: &str, combo: &[&str], product: bool, cells: &[Cell], dir: &Path, out_dir: &Path, s: &DetectorSettings, stage: Stage) -> anyhow::Result<Outcome> {
+/// `product`), on the first `sources` source images of a seeded shuffle when given (the learning
+/// curve: smaller sets are prefixes of larger ones).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn experiment(model: &str, combo: &[&str], product: bool, sources: Option<usize>, cells: &[Cell], dir: &Path, out_dir: &Path, s: &DetectorSettings, stage: Stage) -> anyhow::Result<Outcome> {
     let mut used = Vec::new();
     for a in combo {
         match cells.iter().find(|c| c.model == model && c.framework == advedge_attacks::Framework::Pgd && c.interpreter.name() == *a && c.variant == advedge_attacks::Variant::AdvEdge) {
@@ -176,9 +180,10 @@ fn experiment(model: &str, combo: &[&str], product: bool, cells: &[Cell], dir: &
             _ => return Ok(Outcome::Pending),
         }
     }
-    let key_src = format!("{}|{}|{product}|{}", used.iter().map(|c| c.stem()).collect::<Vec<_>>().join(","), combo.join(","), serde_json::to_string(s)?);
+    let key_src = format!("{}|{}|{product}|{}{}", used.iter().map(|c| c.stem()).collect::<Vec<_>>().join(","), combo.join(","), serde_json::to_string(s)?, sources.map(|n| format!("|sources {n}")).unwrap_or_default());
     let key = format!("{:016x}", repo::fnv1a(key_src.as_bytes()));
-    let path = out_dir.join("detector").join(format!("{model}-{}{}-{key}.json", combo.join("-"), if product { "-product" } else { "" }));
+    let size = sources.map(|n| format!("-n{n}")).unwrap_or_default();
+    let path = out_dir.join("detector").join(format!("{model}-{}{}{size}-{key}.json", combo.join("-"), if product { "-product" } else { "" }));
     if let Some(r) = std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok()) {
         return Ok(Outcome::Done(r));
     }
@@ -199,6 +204,14 @@ fn experiment(model: &str, combo: &[&str], product: bool, cells: &[Cell], dir: &
         for (j, &src) in cm.sources.iter().enumerate() {
             by_source.entry(src).or_default().push((ci, j));
         }
+    }
+    if let Some(n) = sources.filter(|&n| n < by_source.len()) {
+        use rand::seq::SliceRandom;
+        use rand::SeedableRng;
+        let mut order: Vec<usize> = by_source.keys().copied().collect();
+        order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(s.model.seed ^ CURVE_SEED));
+        let keep: std::collections::BTreeSet<usize> = order[..n].iter().copied().collect();
+        by_source.retain(|k, _| keep.contains(k));
     }
     let mut samples = Samples::new(channels, s.model.side);
     for (&src, found) in &by_source {
@@ -364,8 +377,8 @@ pub fn render(profile: &str, models: &[String], settings: &DetectorSettings, cel
         let (mut done_pairs, mut done_triples) = (Vec::new(), Vec::new());
         for [r, c] in &pairs {
             let pap = paper.pair.iter().find(|p| &p.row == r && &p.column == c).context("paper pair")?;
-            let two = experiment(m, &[r, c], false, cells, dir, out_dir, settings, stage)?;
-            let three = experiment(m, &[r, c], true, cells, dir, out_dir, settings, stage)?;
+            let two = experiment(m, &[r, c], false, None, cells, dir, out_dir, settings, stage)?;
+            let three = experiment(m, &[r, c], true, None, cells, dir, out_dir, settings, stage)?;
             for (ch, res, pv) in [(2, &two, pap.two_channel), (3, &three, pap.three_channel)] {
                 csv5.push_str(&format!("{m},{r},{c},{ch},{},{pv}\n", csv_fields(res)));
             }
@@ -378,7 +391,7 @@ pub fn render(profile: &str, models: &[String], settings: &DetectorSettings, cel
         }
         for t in &triples {
             let pap = paper.triple.iter().find(|p| p.interpreters.iter().map(|s| s.as_str()).eq(t.iter().copied())).context("paper triple")?;
-            let res = experiment(m, t, false, cells, dir, out_dir, settings, stage)?;
+            let res = experiment(m, t, false, None, cells, dir, out_dir, settings, stage)?;
             csv6.push_str(&format!("{m},{},{},{}\n", t.join("+"), csv_fields(&res), pap.accuracy));
             md6.push_str(&format!("| {m} | {} | {} |\n", t.join(", "), cell_text(&res, pap.accuracy)));
             done_triples.extend(res.result().map(|x| (format!("{m} {}", t.join(", ")), x.clone())));

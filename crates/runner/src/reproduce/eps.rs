@@ -18,8 +18,6 @@ use advedge_attacks::{AttackConfig, Framework, Variant};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::Instant;
 
 /// What one cell's curve file holds.
@@ -88,25 +86,24 @@ pub fn compute(cells: &[Cell], dir: &Path, s: &EpsCurveSettings, jobs: usize) ->
         return Ok(());
     }
     println!("epsilon curves ({}, {} bisection steps): {} cell(s)", s.eps, s.min_eps_steps, todo.len());
-    let next = AtomicUsize::new(0);
-    let errors = Mutex::new(Vec::new());
-    let bar = advedge_models::train::progress(todo.len() as u64, 0, "eps curves");
-    std::thread::scope(|sc| {
-        for _ in 0..jobs.max(1) {
-            sc.spawn(|| loop {
-                let Some(c) = todo.get(next.fetch_add(1, Ordering::SeqCst)) else { break };
-                let _span = tracing::info_span!("eps", id = %c.id()).entered();
-                let r = compute_cell(c, dir, s).and_then(|f| write_atomic(&file_path(dir, c, s), serde_json::to_string(&f)?.as_bytes()).map(|_| f));
-                match r {
-                    Ok(f) => bar.suspend(|| println!("  {:<40} eps curve: {:.0} s", c.id(), f.seconds)),
-                    Err(e) => errors.lock().expect("eps errors").push(format!("{}: {e:#}", c.id())),
-                }
-                bar.inc(1);
-            });
-        }
-    });
-    bar.finish_and_clear();
-    let errors = errors.into_inner().expect("eps errors");
+    let results = super::pool::run(
+        &todo,
+        jobs,
+        "eps curves",
+        false,
+        |_, c| {
+            let _span = tracing::info_span!("eps", id = %c.id()).entered();
+            compute_cell(c, dir, s).and_then(|f| write_atomic(&file_path(dir, c, s), serde_json::to_string(&f)?.as_bytes()).map(|_| f))
+        },
+        |c, r| match r {
+            Ok(f) => format!("  {:<40} eps curve: {:.0} s", c.id(), f.seconds),
+            Err(e) => format!("  {:<40} eps curve FAILED: {e:#}", c.id()),
+        },
+    );
+    let errors: Vec<String> = todo.iter().zip(&results).filter_map(|(c, r)| match r {
+        Some(Err(e)) => Some(format!("{}: {e:#}", c.id())),
+        _ => None,
+    }).collect();
     if !errors.is_empty() {
         anyhow::bail!("epsilon curves failed:\n  {}", errors.join("\n  "));
     }

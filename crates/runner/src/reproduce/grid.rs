@@ -83,6 +83,11 @@ pub struct Profile {
     /// Success and map-L1 curves over the PGD budget, and each image's smallest fooling budget,
     /// for the done PGD cells it selects (see `reproduce::eps`).
     pub eps_curve: Option<EpsCurveSettings>,
+    /// Detector grid: source-image counts of the detectors' learning curve
+    /// (`tables/detector_curve.md`), each detector trained again on nested seeded subsets; sizes
+    /// at or above the available pairs use the full detector.
+    #[serde(default)]
+    pub detector_curve: Vec<usize>,
 }
 
 /// `eps_curve = { eps = "1,2,4,8,16/255", min_eps_steps = 2, cells = ["resnet20/pgd/cam"] }`.

@@ -13,8 +13,6 @@ use advedge_attacks::ImageOutcome;
 use advedge_interpreters::InterpreterKind;
 use anyhow::{bail, Context};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// The cells of `g` under profile `p` (optionally with an image limit).
@@ -208,40 +206,29 @@ pub fn reproduce(a: ReproduceArgs) -> anyhow::Result<()> {
     }
     let todo: Vec<&Cell> = cells.iter().filter(|c| a.force || status(&dir, c) != Status::Done).collect();
     println!("{} done, {} to run", cells.len() - todo.len(), todo.len());
-    let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
-    let failures = Mutex::new(Vec::<String>::new());
-    let overall = advedge_models::train::progress(todo.len() as u64, 0, "cells");
-    std::thread::scope(|s| {
-        // One worker per selected device (several CUDA devices), or `--jobs` workers.
-        for w in 0..a.jobs.max(repo::device_count()) {
-            let (stop, next, todo, dir, overall, failures) = (&stop, &next, &todo, &dir, &overall, &failures);
-            s.spawn(move || loop {
-                repo::bind_worker(w);
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(c) = todo.get(i) else { break };
-                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_cell(c, &dir, a.limit.is_some(), a.force)));
-                let r = r.unwrap_or_else(|e| Err(anyhow::anyhow!("panicked: {}", e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default())));
-                match r {
-                    Ok(summary) => overall.suspend(|| println!("  {:<40} {summary}", c.id())),
-                    Err(e) => {
-                        let msg = format!("{e:#}");
-                        let _ = write_atomic(&store::failed_path(dir, c), msg.as_bytes());
-                        overall.suspend(|| println!("  {:<40} FAILED: {msg}", c.id()));
-                        failures.lock().unwrap().push(format!("{}: {msg}", c.id()));
-                        if a.fail_fast {
-                            stop.store(true, Ordering::SeqCst);
-                        }
-                    }
-                }
-                overall.inc(1);
-            });
-        }
-    });
-    overall.finish_and_clear();
+    // One worker per selected device (several CUDA devices), or `--jobs` workers.
+    let outcomes = super::pool::run(
+        &todo,
+        a.jobs.max(repo::device_count()),
+        "cells",
+        a.fail_fast,
+        |w, c| {
+            repo::bind_worker(w);
+            run_cell(c, &dir, a.limit.is_some(), a.force)
+        },
+        |c, r| match r {
+            Ok(summary) => format!("  {:<40} {summary}", c.id()),
+            Err(e) => {
+                let msg = format!("{e:#}");
+                let _ = write_atomic(&store::failed_path(&dir, c), msg.as_bytes());
+                format!("  {:<40} FAILED: {msg}", c.id())
+            }
+        },
+    );
+    let failures: Vec<String> = todo.iter().zip(&outcomes).filter_map(|(c, r)| match r {
+        Some(Err(e)) => Some(format!("{}: {e:#}", c.id())),
+        _ => None,
+    }).collect();
     if let Some(e) = &p.eps_curve {
         super::eps::compute(&cells, &dir, e, a.jobs)?;
     }
@@ -251,7 +238,6 @@ pub fn reproduce(a: ReproduceArgs) -> anyhow::Result<()> {
             println!("wrote {}", w.display());
         }
     }
-    let failures = failures.into_inner().unwrap();
     if !failures.is_empty() {
         bail!("{} cell(s) failed:\n  {}", failures.len(), failures.join("\n  "));
     }

@@ -301,7 +301,13 @@ pub fn differing_columns(a: &CellRow, b: &CellRow, tolerance: f64) -> Vec<String
 /// The rows of a per-image CSV; a damaged file (a missing column, a cut line, a bad number) is an
 /// error naming the file and the line.
 pub fn read_rows(path: &Path) -> anyhow::Result<Vec<CellRow>> {
-    let mut r = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    parse_rows(&bytes, path)
+}
+
+/// [`read_rows`] of a CSV already read (`path` names it in errors).
+pub fn parse_rows(bytes: &[u8], path: &Path) -> anyhow::Result<Vec<CellRow>> {
+    let mut r = csv::Reader::from_reader(bytes);
     let header = r.headers().with_context(|| format!("reading {}", path.display()))?.iter().collect::<Vec<_>>().join(",");
     if header != CSV_HEADER {
         anyhow::bail!("{}: header `{header}` is not the cell format `{CSV_HEADER}`", path.display());

@@ -240,6 +240,7 @@ fn render_countermeasures(g: &GridFile, profile: &str, p: &Profile, cells: &[Cel
         let s = g.detector.as_ref().with_context(|| format!("grid `{}` targets table5/table6 but has no [detector] section", g.name))?;
         let models = p.models.clone().unwrap_or_else(|| g.grid.models.clone());
         written.extend(super::detector::render(profile, &models, s, cells, cell_dir, out_dir, stage)?);
+        written.extend(super::detector_curve::render(profile, &models, s, &p.detector_curve, cells, cell_dir, out_dir, stage)?);
     }
     if g.targets.iter().any(|t| t == "table7") {
         let s = g.robust.as_ref().and_then(|r| r.get(profile)).with_context(|| format!("grid `{}` targets table7 but has no [robust.{profile}] section", g.name))?;
