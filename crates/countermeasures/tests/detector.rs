@@ -77,3 +77,22 @@ fn detector_separates_real_differences_and_not_noise() {
     let strip = |r: &advedge_countermeasures::detector::DetectorResult| r.boosters.iter().map(|b| (b.accuracy, b.train_accuracy)).collect::<Vec<_>>();
     assert_eq!(strip(&p1), strip(&p2));
 }
+
+/// With part of the training split held out from the CNN, the boosting head is fitted on those
+/// samples' features: it still finds a real signal, still finds none in noise, and the result
+/// counts the whole training split.
+#[test]
+fn boosting_head_on_held_out_features() {
+    let cfg = DetectorConfig { epochs: 8, gbdt_trees: 40, booster_holdout: 0.3, ..DetectorConfig::default() };
+    let dev = Device::flex();
+    let (tr, te) = synthetic(240, true, 2).split(0.7, 0);
+    let good = train_and_evaluate(&tr, &te, &cfg, &dev).unwrap();
+    assert_eq!(good.train_samples, tr.len());
+    assert!(good.accuracy >= 0.9, "{good:?}");
+    let (tr, te) = synthetic(240, false, 2).split(0.7, 0);
+    let chance = train_and_evaluate(&tr, &te, &cfg, &dev).unwrap();
+    assert!(chance.accuracy <= 0.7, "{chance:?}");
+    // One training source cannot be shared between the CNN and the head.
+    let one = synthetic(2, true, 3);
+    assert!(train_and_evaluate(&one, &one, &cfg, &dev).is_err());
+}

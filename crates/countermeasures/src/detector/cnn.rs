@@ -45,7 +45,21 @@ pub struct DetectorConfig {
     /// perpetual's only capacity knob: larger fits harder (its authors suggest 0.5 to start).
     #[serde(default = "default_budget")]
     pub perpetual_budget: f32,
+    /// Share of the training split's source images held out from the CNN: the boosting head is
+    /// fitted on their features, which the CNN never trained on. 0 (the default) fits the head on
+    /// the CNN's own training samples, whose features it has memorised (train accuracy 1.0).
+    /// Not k-fold: CNNs trained on different folds have unrelated feature spaces, so one head
+    /// cannot be fitted on their pooled out-of-fold features.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub booster_holdout: f64,
 }
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
+/// Mixed into the seed of the CNN / boosting-head split of the training samples.
+const HOLDOUT_SEED: u64 = 0x686f_6c64;
 
 fn default_budget() -> f32 {
     0.5
@@ -93,6 +107,7 @@ impl Default for DetectorConfig {
             seed: 0,
             booster: Booster::Gbdt,
             perpetual_budget: default_budget(),
+            booster_holdout: 0.0,
         }
     }
 }
@@ -105,6 +120,7 @@ pub struct DetectorResult {
     pub accuracy: f64,
     /// Test accuracy of the CNN's own linear head (for comparison).
     pub cnn_accuracy: f64,
+    /// The reported head's accuracy on the samples it was fitted on.
     pub train_accuracy: f64,
     /// Every boosting head on the same features (absent in results made before the comparison).
     #[serde(default)]
@@ -186,6 +202,18 @@ pub fn run(train: &Samples, test: &Samples, cfg: &DetectorConfig, device: &Devic
     if train.is_empty() || test.is_empty() {
         return Err(crate::CountermeasureError::EmptySplit { train: train.len(), test: test.len() });
     }
+    // The CNN's and the boosting head's training samples (the same unless some are held out).
+    let train_samples = train.len();
+    let parts;
+    let (train, boost) = if cfg.booster_holdout > 0.0 {
+        parts = train.split(1.0 - cfg.booster_holdout, cfg.seed ^ HOLDOUT_SEED);
+        if parts.0.is_empty() || parts.1.is_empty() {
+            return Err(crate::CountermeasureError::EmptySplit { train: parts.0.len(), test: parts.1.len() });
+        }
+        (&parts.0, &parts.1)
+    } else {
+        (train, train)
+    };
     let ad = device.clone().autodiff();
     ad.seed(cfg.seed);
     let mut net = MapNet::new(train.channels, cfg.widths, &ad);
@@ -204,23 +232,23 @@ pub fn run(train: &Samples, test: &Samples, cfg: &DetectorConfig, device: &Devic
         }
     }
     let net = net.valid();
-    let (ftr, _) = feats_and_preds(&net, train, device);
+    let (ftr, _) = feats_and_preds(&net, boost, device);
     let (fte, pte) = feats_and_preds(&net, test, device);
     let pred = |p: &[f64]| p.iter().map(|&p| (p >= 0.5) as u8).collect::<Vec<u8>>();
     let mut boosters = Vec::new();
     let mut test_correct = Vec::new();
     for b in Booster::ALL {
         let t = std::time::Instant::now();
-        let (prob_te, prob_tr) = fit_predict(b, &ftr, &train.labels, &fte, cfg)?;
+        let (prob_te, prob_tr) = fit_predict(b, &ftr, &boost.labels, &fte, cfg)?;
         let (pte_b, ptr_b) = (pred(&prob_te), pred(&prob_tr));
         if b == cfg.booster {
             test_correct = pte_b.iter().zip(&test.labels).map(|(a, b)| a == b).collect();
         }
-        boosters.push(BoosterScore { booster: b, accuracy: accuracy(&pte_b, &test.labels), train_accuracy: accuracy(&ptr_b, &train.labels), seconds: t.elapsed().as_secs_f64() });
+        boosters.push(BoosterScore { booster: b, accuracy: accuracy(&pte_b, &test.labels), train_accuracy: accuracy(&ptr_b, &boost.labels), seconds: t.elapsed().as_secs_f64() });
     }
     let chosen = boosters.iter().find(|s| s.booster == cfg.booster).expect("every booster is scored").clone();
     Ok(DetectorResult {
-        train_samples: train.len(),
+        train_samples,
         test_samples: test.len(),
         accuracy: chosen.accuracy,
         cnn_accuracy: accuracy(&pte, &test.labels),
