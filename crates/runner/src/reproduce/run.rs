@@ -132,9 +132,11 @@ pub fn reproduce(a: ReproduceArgs) -> anyhow::Result<()> {
         bail!("--verify runs no cell: it does not combine with --slurm or --force");
     }
     if a.target == "all" {
-        // Every grid that has this profile, in file-name order (shared cells run once). Every
-        // grid is expanded and checked before the first cell runs.
-        let grids = grid::all_grids()?;
+        // Every grid that has this profile, in file-name order (shared cells run once), except
+        // that the grid owning the claims page renders last, so its index shows the parts the
+        // other grids wrote. Every grid is expanded and checked before the first cell runs.
+        let mut grids = grid::all_grids()?;
+        grids.sort_by_key(|(_, g)| g.targets.iter().any(|t| t == "claims"));
         let with: Vec<&(std::path::PathBuf, GridFile)> = grids.iter().filter(|(_, g)| g.profiles.contains_key(&a.profile)).collect();
         if with.is_empty() {
             let mut known: Vec<String> = grids.iter().flat_map(|(_, g)| g.profiles.keys().cloned()).collect();
