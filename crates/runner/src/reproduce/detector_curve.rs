@@ -115,7 +115,8 @@ fn figure(path: &Path, title: &str, means: &[(f64, f64, f64)]) -> anyhow::Result
         chart.draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2))).map_err(err)?.label(label).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
         chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 4, colour.filled()))).map_err(err)?;
     }
-    chart.draw_series(LineSeries::new(vec![(0.0, 0.5), (xmax, 0.5)], BLACK.mix(0.4))).map_err(err)?.label("chance").legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.mix(0.4)));
+    let grey = RGBColor(120, 120, 120);
+    chart.draw_series(LineSeries::new(vec![(0.0, 0.5), (xmax, 0.5)], grey.stroke_width(2))).map_err(err)?.label("chance").legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], grey.stroke_width(2)));
     chart.configure_series_labels().position(SeriesLabelPosition::LowerRight).background_style(WHITE.mix(0.8)).border_style(BLACK).label_font((FONT, 14)).draw().map_err(err)?;
     root.present().map_err(err)?;
     Ok(())
