@@ -190,6 +190,7 @@ pub(super) fn experiment(model: &str, combo: &[&str], product: bool, sources: Op
     if stage == Stage::Collect {
         return Ok(Outcome::NotComputed);
     }
+    tracing::info!("training the detector {model} {}{}{}", combo.join("+"), if product { " with the product channel" } else { "" }, sources.map(|n| format!(" on {n} source images")).unwrap_or_default());
     let channels = combo.len() + product as usize;
     let mut maps = Vec::new();
     for c in &used {

@@ -41,7 +41,7 @@ pub fn render(profile: &str, models: &[String], s: &DetectorSettings, sizes: &[u
         let Some(full) = experiment(m, combo, *product, None, cells, dir, out_dir, s, stage)?.result().cloned() else { continue };
         let mut pts: Points = Vec::new();
         for &n in sizes.iter().filter(|&&n| n < full.pairs) {
-            tracing::info!("detector learning curve: {m} {} at {n} source images", combo.join("+"));
+            tracing::debug!("detector learning curve: {m} {} at {n} source images", combo.join("+"));
             if let Some(d) = experiment(m, combo, *product, Some(n), cells, dir, out_dir, s, stage)?.result() {
                 pts.push(point(d));
             }
