@@ -4,6 +4,10 @@ use advedge_countermeasures::detector::{resize_bilinear, train_and_evaluate, Boo
 use burn::tensor::Device;
 use rand::{Rng, SeedableRng};
 
+/// The CNN's initial weights come from the device generator, which `train_and_evaluate` seeds:
+/// one process-wide state, so tests that train run one at a time to stay deterministic.
+static DEVICE_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Two 8x8 "maps" per sample. Benign: one smooth blob, and the second map agrees with the first.
 /// Adversarial (if `separable`): the second map's blob moves to another place (the disagreement
 /// between interpreters that the detector is meant to see).
@@ -48,6 +52,7 @@ fn split_keeps_sources_together() {
 
 #[test]
 fn detector_separates_real_differences_and_not_noise() {
+    let _one_at_a_time = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let cfg = DetectorConfig { epochs: 8, gbdt_trees: 40, ..DetectorConfig::default() };
     let dev = Device::flex();
     let (tr, te) = synthetic(240, true, 2).split(0.7, 0);
@@ -83,6 +88,7 @@ fn detector_separates_real_differences_and_not_noise() {
 /// counts the whole training split.
 #[test]
 fn boosting_head_on_held_out_features() {
+    let _one_at_a_time = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let cfg = DetectorConfig { epochs: 8, gbdt_trees: 40, booster_holdout: 0.3, ..DetectorConfig::default() };
     let dev = Device::flex();
     let (tr, te) = synthetic(240, true, 2).split(0.7, 0);
