@@ -177,7 +177,7 @@ pub fn evaluate(model: &Classifier, images: &[f32], labels: &[u32], side: usize,
             } else {
                 vec![(0, 0, 0.0)]
             };
-            let (mut correct, mut taus) = (vec![true; n], vec![f64::INFINITY; if e > 0.0 { n } else { 0 }]);
+            let (mut correct, mut taus) = (vec![true; n], vec![0.0; if e > 0.0 { n } else { 0 }]);
             for start in (0..n).step_by(batch) {
                 let end = (start + batch).min(n);
                 let b = end - start;
@@ -221,13 +221,9 @@ pub fn evaluate(model: &Classifier, images: &[f32], labels: &[u32], side: usize,
                         record_tau(&cams(&frozen, frozen.features(xi).last, y.clone()));
                     }
                 }
-                for (j, c) in correct_b.into_inner().into_iter().enumerate() {
-                    correct[start + j] &= c;
-                }
+                correct[start..end].copy_from_slice(&correct_b.into_inner());
                 if e > 0.0 {
-                    for (j, t) in taus_b.into_inner().into_iter().enumerate() {
-                        taus[start + j] = taus[start + j].min(t);
-                    }
+                    taus[start..end].copy_from_slice(&taus_b.into_inner());
                 }
             }
             let k = correct.iter().filter(|c| **c).count();

@@ -331,14 +331,13 @@ fn booster_comparison(model: &str, reported: Booster, pairs: &[(String, Detectio
 fn claims_part(profile: &str, done: &[(String, Vec<&str>, bool, Detection)]) -> Part {
     let mut tests = Vec::new();
     let name = |combo: &[&str], product: bool| format!("{}{}", combo.join(" × "), if product { " (3-channel)" } else { "" });
-    for (m, combo, product, d) in done {
-        let diff: Vec<f64> = Detection::per_source(&d.runs).values().map(|v| v - 0.5).collect();
+    let scores: Vec<BTreeMap<usize, f64>> = done.iter().map(|(_, _, _, d)| Detection::per_source(&d.runs)).collect();
+    for ((m, combo, product, _), score) in done.iter().zip(&scores) {
+        let diff: Vec<f64> = score.values().map(|v| v - 0.5).collect();
         tests.push(paired("every detector beats chance", format!("{m} {}", name(combo, *product)), "accuracy vs 0.5".into(), "accuracy", 1.0, &diff));
     }
-    for (m, t, _, td) in done.iter().filter(|(_, c, p, _)| c.len() == 3 && !p) {
-        let ts = Detection::per_source(&td.runs);
-        for (_, pc, _, pd) in done.iter().filter(|(pm, c, p, _)| pm == m && c.len() == 2 && !p && c.iter().all(|x| t.contains(x))) {
-            let ps = Detection::per_source(&pd.runs);
+    for ((m, t, _, _), ts) in done.iter().zip(&scores).filter(|((_, c, p, _), _)| c.len() == 3 && !p) {
+        for ((_, pc, _, _), ps) in done.iter().zip(&scores).filter(|((pm, c, p, _), _)| pm == m && c.len() == 2 && !p && c.iter().all(|x| t.contains(x))) {
             let diff: Vec<f64> = ts.iter().filter_map(|(s, a)| ps.get(s).map(|b| a - b)).collect();
             tests.push(paired("the triples beat the pairs", format!("{m} {}", t.join(", ")), format!("triple vs {}", name(pc, false)), "accuracy", 1.0, &diff));
         }
@@ -403,14 +402,12 @@ pub fn render(profile: &str, models: &[String], settings: &DetectorSettings, cel
     }
     if !for_claims.is_empty() {
         shapes.push_str("\nPaired tests of chance and of triples against pairs over the same source images: `tables/claims.md`.\n");
-    }
-    md5.push_str(&shapes);
-    md6.push_str(&shapes);
-    if !for_claims.is_empty() {
         // The claims page is the main grid's; this grid's index only links it.
         let page = write_part(profile, out_dir, claims_part(profile, &for_claims))?;
         tracing::info!("claims page updated: {}", page.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
     }
+    md5.push_str(&shapes);
+    md6.push_str(&shapes);
     for (name, body) in [("table5.csv", &csv5), ("table5.md", &md5), ("table6.csv", &csv6), ("table6.md", &md6)] {
         let p = tdir.join(name);
         write_atomic(&p, body.as_bytes())?;
