@@ -33,7 +33,7 @@ pub struct BenchInterpArgs {
 }
 
 /// Writes a benchmark's Markdown table (creating its folder) and prints it.
-fn write_report(path: &std::path::Path, md: &str) -> anyhow::Result<()> {
+pub(crate) fn write_report(path: &std::path::Path, md: &str) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -122,6 +122,8 @@ pub struct BenchConvArgs {
 /// row also prints an FNV-1a hash of the output's bits for a seeded input, so a kernel change
 /// that must keep results bit for bit is checked by comparing two runs' hashes.
 pub fn bench_conv(a: BenchConvArgs) -> anyhow::Result<()> {
+    use burn_flex::ops::conv_fma;
+    let direct_available = || { conv_fma::set_enabled(true); conv_fma::active() };
     use burn::tensor::module::{conv2d, conv_transpose2d};
     use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
     use burn::tensor::TensorData;
@@ -136,10 +138,11 @@ pub fn bench_conv(a: BenchConvArgs) -> anyhow::Result<()> {
         tensor_io::to_vec(t).iter().fold(0xcbf29ce484222325u64, |h, v| (h ^ v.to_bits() as u64).wrapping_mul(0x100000001b3))
     };
     let mut md = format!(
-        "# 3x3 convolution kernels (burn-flex, f32)\n\nMachine: {} CPU threads, {}. Command: `cargo xtask bench-conv`; mean of {} runs after one warm-up, output read back each run. `hash`: FNV-1a of the output's bits for a seeded input (equal hashes = equal results bit for bit).\n\n| N | C | HxW | conv2d ms | GFLOP/s | hash | conv_transpose2d ms | GFLOP/s | hash |\n|---|---|---|---|---|---|---|---|---|\n",
+        "# 3x3 convolution kernels (burn-flex, f32)\n\nMachine: {} CPU threads, {}. Command: `cargo xtask bench-conv`; mean of {} runs after one warm-up, output read back each run. Each operation runs on the patched backend's GEMM path (im2col / col2im + gemm) and on its direct FMA kernels{}, one after the other. `hash`: FNV-1a of the output's bits for a seeded input; `same bits`: whether the two paths' outputs are equal bit for bit.\n\n| N | C | HxW | conv2d GEMM ms | direct ms | speedup | direct GFLOP/s | same bits | hash | conv_transpose2d GEMM ms | direct ms | speedup | direct GFLOP/s | same bits | hash |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         repo::cpu_name(),
-        a.reps
+        a.reps,
+        if direct_available() { "" } else { " (not available on this CPU: no AVX-512 + FMA, so both columns time the GEMM path)" }
     );
     for (n, c, s) in [(20, 16, 32), (20, 32, 16), (20, 64, 8), (80, 16, 32), (80, 32, 16), (80, 64, 8)] {
         let x = rand_tensor([n, c, s, s]);
@@ -147,13 +150,18 @@ pub fn bench_conv(a: BenchConvArgs) -> anyhow::Result<()> {
         let flop = 2.0 * (n * c * c * 9 * s * s) as f64;
         let fwd = || conv2d(x.clone(), w.clone(), None, ConvOptions::new([1, 1], [1, 1], [1, 1], 1));
         let bwd = || conv_transpose2d(x.clone(), w.clone(), None, ConvTransposeOptions::new([1, 1], [1, 1], [0, 0], [1, 1], 1));
-        let tf = time(a.reps, || { let _ = tensor_io::to_vec(fwd()); });
-        let tb = time(a.reps, || { let _ = tensor_io::to_vec(bwd()); });
-        md.push_str(&format!(
-            "| {n} | {c} | {s}x{s} | {:.2} | {:.0} | {:016x} | {:.2} | {:.0} | {:016x} |\n",
-            tf * 1e3, flop / tf / 1e9, hash(fwd()), tb * 1e3, flop / tb / 1e9, hash(bwd())
-        ));
+        let mut cols = String::new();
+        for op in [&fwd as &dyn Fn() -> Tensor<4>, &bwd] {
+            let run = |direct: bool| {
+                conv_fma::set_enabled(direct);
+                (time(a.reps, || { let _ = tensor_io::to_vec(op()); }), hash(op()))
+            };
+            let ((tg, hg), (td, hd)) = (run(false), run(true));
+            cols.push_str(&format!(" {:.2} | {:.2} | {:.2}x | {:.0} | {} | {hd:016x} |", tg * 1e3, td * 1e3, tg / td, flop / td / 1e9, if hg == hd { "yes" } else { "NO" }));
+        }
+        md.push_str(&format!("| {n} | {c} | {s}x{s} |{cols}\n"));
     }
+    conv_fma::set_enabled(true);
     let path = a.out.clone().unwrap_or_else(|| repo::root().join("results").join("bench").join("conv.md"));
     write_report(&path, &md)
 }

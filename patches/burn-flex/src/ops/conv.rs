@@ -286,6 +286,31 @@ fn conv3d_impl<
     let x_data: &[T] = x.storage();
     let w_data: &[T] = weight.storage();
 
+    // advedge patch: 2D stride-1 "same" f32 convolutions take the direct FMA kernels, which
+    // give the same bits as the im2col + GEMM below (see `conv_fma`).
+    if dtype == DType::F32
+        && let Some(g) = super::conv_fma::Same2d::new(
+            x_shape,
+            channels_out,
+            [kernel_d, kernel_h, kernel_w],
+            [pad_d, pad_h, pad_w],
+            options.stride,
+            options.dilation,
+            groups,
+            [out_d, out_h, out_w],
+        )
+    {
+        let mut output = vec![zero; batch_size * channels_out * out_d * out_h * out_w];
+        if super::conv_fma::conv2d(&g, bytemuck::cast_slice(x_data), bytemuck::cast_slice(w_data), bytemuck::cast_slice_mut(&mut output)) {
+            if let Some(bias) = bias {
+                let bias = bias.to_contiguous();
+                add_bias(&mut output, bias.storage::<T>(), batch_size, channels_out, out_d * out_h * out_w);
+            }
+            let out_shape = Shape::from(vec![batch_size, channels_out, out_d, out_h, out_w]);
+            return FlexTensor::new(Bytes::from_elems(output), Layout::contiguous(out_shape), dtype);
+        }
+    }
+
     let col_len = channels_per_group * kernel_d * kernel_h * kernel_w;
     let spatial_out = out_d * out_h * out_w;
 

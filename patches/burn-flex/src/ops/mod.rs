@@ -96,6 +96,7 @@ pub mod cat;
 pub mod comparison;
 #[macro_use]
 mod conv_common;
+pub mod conv_fma;
 pub mod conv;
 pub mod conv_transpose;
 pub mod cumulative;

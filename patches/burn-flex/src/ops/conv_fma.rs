@@ -1,0 +1,418 @@
+//! advedge patch: direct AVX-512 kernels for 2D stride-1 "same" convolutions (f32) and their
+//! input gradients (`conv_transpose` with the same geometry), giving the same bits as the
+//! im2col / col2im + gemm paths they replace.
+//!
+//! Why: at ResNet-20's shapes (16-64 channels, 8x8 to 32x32) the GEMM paths spend most of their
+//! time moving data (im2col, packing, col2im) and reach 30-130 GFLOP/s. These kernels read the
+//! NCHW input in place, keep 16 output positions x up to 16 channels in registers, and use the
+//! machine's 16-lane FMA.
+//!
+//! Why the bits are the same: gemm 0.19's f32 kernels (the `fma` dispatch, the one used without
+//! the `x86-v4` feature) accumulate each output element in its own register as a sequential
+//! FMA chain over the depth, starting from +0, in blocks of `kc` (see `gemm_kc`); a block's sum
+//! is written (first block) or added to the stored value (later blocks). The kernels here do
+//! exactly these operations in the same order:
+//! - forward: depth order (kh, kw, c_in) as `conv3d_impl`'s im2col, the same output tiles
+//!   (512 positions) and so the same `kc`; padding positions are loaded as zeros, as im2col
+//!   writes them, and go through the FMA like any other term;
+//! - input gradient: each kernel tap is one FMA chain over the channels (one block: the kernels
+//!   apply only up to 512 channels), and the taps are added to a +0 start in ascending (kh, kw)
+//!   order, only where the tap is inside the input, as col2im does.
+//!
+//! The width of a vector does not change any result (each lane is an IEEE FMA), so using 16
+//! lanes where gemm uses 8 is safe. Every case these kernels do not cover exactly (other
+//! strides, groups, dilation, 3D, tiles that gemm sends to its horizontal or gemv kernels, more
+//! than 512 channels in the gradient, CPUs without AVX-512 or FMA) keeps the GEMM path.
+//! `set_enabled(false)` turns them off, for tests and benchmarks that compare the two paths.
+
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+static ENABLED: AtomicBool = AtomicBool::new(true);
+static DIRECT_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many convolutions the direct kernels have computed in this process (lets tests check
+/// which path a shape took).
+pub fn direct_calls() -> usize {
+    DIRECT_CALLS.load(Ordering::SeqCst)
+}
+
+/// Turns the direct kernels on or off (process-wide; on by default).
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, Ordering::SeqCst);
+}
+
+/// Whether the direct kernels are on and this CPU can run them. The environment variable
+/// `ADVEDGE_DIRECT_CONV=0` turns them off for the whole process (to time or check the GEMM path
+/// in a full run; `set_enabled(true)` does not override it).
+pub fn active() -> bool {
+    ENABLED.load(Ordering::Relaxed) && imp::cpu_ok() && env_allows()
+}
+
+#[cfg(feature = "std")]
+fn env_allows() -> bool {
+    static ALLOWS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ALLOWS.get_or_init(|| std::env::var("ADVEDGE_DIRECT_CONV").map_or(true, |v| v.trim() != "0"))
+}
+
+#[cfg(not(feature = "std"))]
+fn env_allows() -> bool {
+    true
+}
+
+/// Output positions per im2col tile in `conv3d_impl` (its `TILE_SIZE`).
+pub(crate) const FORWARD_TILE: usize = 512;
+
+/// gemm 0.19's depth block for an f32 product of `m x k` by `k x n` on the `fma` dispatch
+/// (`gemm_common::gemm::gemm_basic_generic`: `k.min(512)` for `m, n <= 64`, else
+/// `kernel_params` with the fma kernels' MR = 16, NR = 6).
+fn gemm_kc(m: usize, n: usize, k: usize) -> usize {
+    if m <= 64 && n <= 64 {
+        k.min(512)
+    } else {
+        gemm_common::cache::kernel_params(m, n, k, 16, 6, core::mem::size_of::<f32>()).kc
+    }
+}
+
+/// Whether gemm sends an `m x k x n` f32 product with `conv3d_impl`'s operand strides
+/// (lhs column stride 1, rhs row stride 1) to its main blocked kernels.
+fn forward_gemm_is_blocked(m: usize, n: usize, k: usize) -> bool {
+    k > 2 && m > 1 && n > 1 && m * n > 16 * 16
+}
+
+/// Geometry of a 2D stride-1 "same" convolution: input and output `h x w`, odd kernel.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Same2d {
+    pub batch: usize,
+    pub c_in: usize,
+    pub c_out: usize,
+    pub h: usize,
+    pub w: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub ph: usize,
+    pub pw: usize,
+}
+
+impl Same2d {
+    /// `x: [batch, c_in, 1, h, w]`, `weight: [c_out, c_in, 1, kh, kw]` (forward), or for the
+    /// gradient `x: [batch, c_in, 1, h, w]`, `weight: [c_in, c_out, 1, kh, kw]`. `None` unless
+    /// stride and dilation are 1, one group, no depth, and the output has the input's size.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        x: &[usize],
+        c_out: usize,
+        k: [usize; 3],
+        pad: [usize; 3],
+        stride: [usize; 3],
+        dilation: [usize; 3],
+        groups: usize,
+        out: [usize; 3],
+    ) -> Option<Self> {
+        let g = Same2d { batch: x[0], c_in: x[1], c_out, h: x[3], w: x[4], kh: k[1], kw: k[2], ph: pad[1], pw: pad[2] };
+        let ok = groups == 1
+            && stride == [1, 1, 1]
+            && dilation == [1, 1, 1]
+            && k[0] == 1
+            && x[2] == 1
+            && pad[0] == 0
+            && out == [1, g.h, g.w]
+            && g.kh == 2 * g.ph + 1
+            && g.kw == 2 * g.pw + 1
+            && g.batch > 0
+            && g.c_in > 0
+            && g.c_out > 0
+            && g.h * g.w > 0;
+        ok.then_some(g)
+    }
+
+    fn hw(&self) -> usize {
+        self.h * self.w
+    }
+
+    fn taps(&self) -> usize {
+        self.kh * self.kw
+    }
+}
+
+/// Forward convolution into `out` (`[batch, c_out, h, w]`, bias not added). Returns false (and
+/// leaves `out` alone) where the GEMM path must run.
+pub(crate) fn conv2d(g: &Same2d, x: &[f32], w: &[f32], out: &mut [f32]) -> bool {
+    if !active() {
+        return false;
+    }
+    let hw = g.hw();
+    let k = g.c_in * g.taps();
+    // Every tile must go through gemm's blocked kernels (the last one may be short).
+    let last = hw - (hw - 1) / FORWARD_TILE * FORWARD_TILE;
+    if !forward_gemm_is_blocked(g.c_out, last, k) || !forward_gemm_is_blocked(g.c_out, hw.min(FORWARD_TILE), k) {
+        return false;
+    }
+    debug_assert_eq!(out.len(), g.batch * g.c_out * hw);
+    DIRECT_CALLS.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: `cpu_ok` checked the instruction sets; lengths follow from the shapes.
+    unsafe { imp::conv2d(g, x, w, out) };
+    true
+}
+
+/// Input gradient: `out[b, c_out, p] = sum over taps of sum over c_in of
+/// w[c_in, c_out, tap] * x[b, c_in, p - tap]`, with `conv_transpose3d_impl`'s tiling rules.
+/// Returns false where the GEMM path must run.
+pub(crate) fn conv_transpose2d(g: &Same2d, x: &[f32], w: &[f32], out: &mut [f32], tile_len: usize) -> bool {
+    if !active() {
+        return false;
+    }
+    let hw = g.hw();
+    let col_ch = g.c_out * g.taps();
+    let last = hw - (hw - 1) / tile_len * tile_len;
+    // gemm's gevv (depth <= 2) and gemv (a side of 1) paths, and more than one depth block.
+    if g.c_in <= 2 || g.c_in > 512 || col_ch <= 1 || last <= 1 || tile_len.min(hw) <= 1 {
+        return false;
+    }
+    debug_assert!(gemm_kc(col_ch, tile_len.min(hw), g.c_in) == g.c_in);
+    debug_assert_eq!(out.len(), g.batch * g.c_out * hw);
+    DIRECT_CALLS.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: as in `conv2d`.
+    unsafe { imp::conv_transpose2d(g, x, w, out) };
+    true
+}
+
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+mod imp {
+    use super::{FORWARD_TILE, Same2d, gemm_kc};
+    use core::arch::x86_64::*;
+
+    const LANES: usize = 16;
+
+    pub fn cpu_ok() -> bool {
+        static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *OK.get_or_init(|| std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma"))
+    }
+
+    /// For each 16-position chunk (positions `16 c ..`) and each tap: the offset of the chunk's
+    /// input run and the lanes whose input position is inside the image (`sign` = +1: input =
+    /// output + tap offset, forward; -1: input = output - tap offset). Computed once per call.
+    fn tap_masks(g: &Same2d, sign: isize) -> Vec<(isize, u16)> {
+        let (hw, h, w) = (g.hw(), g.h as isize, g.w as isize);
+        let mut masks = Vec::with_capacity(hw.div_ceil(LANES) * g.taps());
+        for p0 in (0..hw).step_by(LANES) {
+            let n = (hw - p0).min(LANES);
+            for kh in 0..g.kh {
+                for kw in 0..g.kw {
+                    let dy = sign * (kh as isize - g.ph as isize);
+                    let dx = sign * (kw as isize - g.pw as isize);
+                    let mut m = 0u16;
+                    for l in 0..n {
+                        let p = (p0 + l) as isize;
+                        let (y, x) = (p / w + dy, p % w + dx);
+                        if y >= 0 && y < h && x >= 0 && x < w {
+                            m |= 1 << l;
+                        }
+                    }
+                    masks.push((p0 as isize + dy * w + dx, m));
+                }
+            }
+        }
+        masks
+    }
+
+    fn lane_mask(n: usize) -> u16 {
+        if n >= LANES { u16::MAX } else { (1u16 << n) - 1 }
+    }
+
+    /// One chunk x `CB` output channels x one depth block `[k0, k1)` of the forward product.
+    /// `wt` points at `wt[k0 * c_out + co]` of the depth-major weights.
+    #[target_feature(enable = "avx512f,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn fwd_block<const CB: usize>(
+        out: *mut f32,
+        hw: usize,
+        xb: *const f32,
+        wt: *const f32,
+        c_out: usize,
+        c_in: usize,
+        taps: &[(isize, u16)],
+        k0: usize,
+        k1: usize,
+        store: u16,
+        first: bool,
+    ) {
+        unsafe {
+            let mut acc = [_mm512_setzero_ps(); CB];
+            let mut k = k0;
+            let mut wp = wt;
+            while k < k1 {
+                let (t, ci0) = (k / c_in, k % c_in);
+                let run = (c_in - ci0).min(k1 - k);
+                let (off, m) = taps[t];
+                let mut xp = xb.wrapping_offset(off + (ci0 * hw) as isize);
+                for _ in 0..run {
+                    let v = _mm512_maskz_loadu_ps(m, xp);
+                    for (j, a) in acc.iter_mut().enumerate() {
+                        *a = _mm512_fmadd_ps(_mm512_set1_ps(*wp.add(j)), v, *a);
+                    }
+                    xp = xp.wrapping_add(hw);
+                    wp = wp.add(c_out);
+                }
+                k += run;
+            }
+            for (j, a) in acc.iter().enumerate() {
+                let o = out.add(j * hw);
+                let v = if first { *a } else { _mm512_add_ps(_mm512_maskz_loadu_ps(store, o), *a) };
+                _mm512_mask_storeu_ps(o, store, v);
+            }
+        }
+    }
+
+    /// One chunk x `CB` output channels of the input gradient, all taps.
+    /// `wt` points at `wt[co]` of the weights laid out `[tap][c_in][c_out]`.
+    #[target_feature(enable = "avx512f,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn bwd_block<const CB: usize>(
+        out: *mut f32,
+        hw: usize,
+        xb: *const f32,
+        wt: *const f32,
+        c_out: usize,
+        c_in: usize,
+        taps: &[(isize, u16)],
+        store: u16,
+    ) {
+        unsafe {
+            let mut sum = [_mm512_setzero_ps(); CB];
+            for (t, &(off, m)) in taps.iter().enumerate() {
+                if m == 0 {
+                    continue; // no lane has this tap: col2im adds nothing
+                }
+                let mut tap = [_mm512_setzero_ps(); CB];
+                let mut xp = xb.wrapping_offset(off);
+                let mut wp = wt.add(t * c_in * c_out);
+                for _ in 0..c_in {
+                    let v = _mm512_maskz_loadu_ps(m, xp);
+                    for (j, a) in tap.iter_mut().enumerate() {
+                        *a = _mm512_fmadd_ps(_mm512_set1_ps(*wp.add(j)), v, *a);
+                    }
+                    xp = xp.wrapping_add(hw);
+                    wp = wp.add(c_out);
+                }
+                for j in 0..CB {
+                    sum[j] = _mm512_mask_add_ps(sum[j], m, sum[j], tap[j]);
+                }
+            }
+            for (j, s) in sum.iter().enumerate() {
+                _mm512_mask_storeu_ps(out.add(j * hw), store, *s);
+            }
+        }
+    }
+
+    /// Calls `$f::<CB>` for a runtime block width `1..=$max`.
+    macro_rules! by_width {
+        ($cb:expr, $f:ident, $args:tt, [$($n:literal)*]) => {
+            match $cb {
+                $($n => $f::<$n> $args,)*
+                _ => unreachable!(),
+            }
+        };
+    }
+
+    const FWD_CB: usize = 16;
+    const BWD_CB: usize = 12;
+
+    fn for_each_batch(batch: usize, out: &mut [f32], f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+        let per = out.len() / batch;
+        #[cfg(feature = "rayon")]
+        {
+            use rayon::prelude::*;
+            out.par_chunks_mut(per).enumerate().for_each(|(b, o)| f(b, o));
+        }
+        #[cfg(not(feature = "rayon"))]
+        out.chunks_mut(per).enumerate().for_each(|(b, o)| f(b, o));
+    }
+
+    /// # Safety
+    /// AVX-512F and FMA present; `x`, `w`, `out` sized for `g`.
+    pub unsafe fn conv2d(g: &Same2d, x: &[f32], w: &[f32], out: &mut [f32]) {
+        let (hw, taps) = (g.hw(), g.taps());
+        let k = g.c_in * taps;
+        // Depth-major weights: wt[(tap * c_in + ci) * c_out + co] = w[co, ci, tap].
+        let mut wt = vec![0f32; k * g.c_out];
+        for co in 0..g.c_out {
+            for ci in 0..g.c_in {
+                for t in 0..taps {
+                    wt[(t * g.c_in + ci) * g.c_out + co] = w[(co * g.c_in + ci) * taps + t];
+                }
+            }
+        }
+        let (wt, table) = (&wt, &tap_masks(g, 1));
+        for_each_batch(g.batch, out, |b, ob| {
+            let xb = x[b * g.c_in * hw..].as_ptr();
+            for t0 in (0..hw).step_by(FORWARD_TILE) {
+                let t1 = (t0 + FORWARD_TILE).min(hw);
+                let kc = gemm_kc(g.c_out, t1 - t0, k);
+                // Tiles start at multiples of 512, so their chunks are the table's.
+                for p0 in (t0..t1).step_by(LANES) {
+                    let masks = &table[p0 / LANES * taps..][..taps];
+                    let store = lane_mask((t1 - p0).min(LANES));
+                    for co in (0..g.c_out).step_by(FWD_CB) {
+                        let cb = (g.c_out - co).min(FWD_CB);
+                        for k0 in (0..k).step_by(kc) {
+                            let k1 = (k0 + kc).min(k);
+                            let o = ob[co * hw + p0..].as_mut_ptr();
+                            let wp = wt[k0 * g.c_out + co..].as_ptr();
+                            unsafe {
+                                by_width!(cb, fwd_block, (o, hw, xb, wp, g.c_out, g.c_in, masks, k0, k1, store, k0 == 0),
+                                    [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16])
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// # Safety
+    /// As `conv2d`; `w` is `[c_in, c_out, kh, kw]`.
+    pub unsafe fn conv_transpose2d(g: &Same2d, x: &[f32], w: &[f32], out: &mut [f32]) {
+        let (hw, taps) = (g.hw(), g.taps());
+        // wt[(tap * c_in + ci) * c_out + co] = w[ci, co, tap].
+        let mut wt = vec![0f32; taps * g.c_in * g.c_out];
+        for ci in 0..g.c_in {
+            for co in 0..g.c_out {
+                for t in 0..taps {
+                    wt[(t * g.c_in + ci) * g.c_out + co] = w[(ci * g.c_out + co) * taps + t];
+                }
+            }
+        }
+        let (wt, table) = (&wt, &tap_masks(g, -1));
+        for_each_batch(g.batch, out, |b, ob| {
+            let xb = x[b * g.c_in * hw..].as_ptr();
+            for p0 in (0..hw).step_by(LANES) {
+                let masks = &table[p0 / LANES * taps..][..taps];
+                let store = lane_mask((hw - p0).min(LANES));
+                for co in (0..g.c_out).step_by(BWD_CB) {
+                    let cb = (g.c_out - co).min(BWD_CB);
+                    let o = ob[co * hw + p0..].as_mut_ptr();
+                    let wp = wt[co..].as_ptr();
+                    unsafe {
+                        by_width!(cb, bwd_block, (o, hw, xb, wp, g.c_out, g.c_in, masks, store),
+                            [1 2 3 4 5 6 7 8 9 10 11 12])
+                    }
+                }
+            }
+        });
+    }
+}
+
+#[cfg(not(all(target_arch = "x86_64", feature = "std")))]
+mod imp {
+    use super::Same2d;
+    pub fn cpu_ok() -> bool {
+        false
+    }
+    pub unsafe fn conv2d(_: &Same2d, _: &[f32], _: &[f32], _: &mut [f32]) {
+        unreachable!()
+    }
+    pub unsafe fn conv_transpose2d(_: &Same2d, _: &[f32], _: &[f32], _: &mut [f32]) {
+        unreachable!()
+    }
+}
+
