@@ -11,7 +11,7 @@ create_graph=True, which is what the Rust explicit backward graph computes.
 It prints one JSON line per interpreter: {"interpreter", "images", "seconds_per_image", "success"}.
 
   /path/to/venv/bin/python tools/bench_torch_pgd.py [--images 20] [--threads 2]
-(torch, safetensors, scikit-image, pillow, numpy from PyPI). Used by tools/bench_pgd_vs_torch.sh.
+(torch, safetensors, scikit-image, pillow, numpy from PyPI). Run by `cargo xtask bench-attack`.
 """
 import argparse, json, os, time
 import numpy as np

@@ -32,6 +32,9 @@ enum Cmd {
     BenchInterpreters(crate::bench_cmd::BenchInterpArgs),
     /// Time the 3x3 convolution kernels at ResNet-20's shapes (with a bit-exact result hash).
     BenchConv(crate::bench_cmd::BenchConvArgs),
+    /// Time PGD x CAM and PGD x Grad (full schedules) against the PyTorch loop of tools/, with
+    /// each attack's per-phase breakdown (results/bench/pgd_vs_torch.md).
+    BenchAttack(crate::bench_attack::BenchAttackArgs),
     /// Deletion check of the MASK interpreter (salient vs random regions).
     MaskQuality(crate::quality_cmd::MaskQualityArgs),
     /// Distance between the benign RTS maps for the true and the target class (the RTS attacks'
@@ -69,6 +72,7 @@ pub fn main() -> anyhow::Result<()> {
         Cmd::Attack(a) => crate::attack_cmd::attack(a),
         Cmd::BenchInterpreters(a) => crate::bench_cmd::bench(a),
         Cmd::BenchConv(a) => crate::bench_cmd::bench_conv(a),
+        Cmd::BenchAttack(a) => crate::bench_attack::bench_attack(a),
         Cmd::MaskQuality(a) => crate::quality_cmd::mask_quality(a),
         Cmd::RtsReference(a) => crate::quality_cmd::rts_reference(a),
         Cmd::TrainRts(a) => crate::rts_cmd::train(a),

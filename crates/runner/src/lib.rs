@@ -2,6 +2,7 @@
 //! into resumable cells and render reports. Each command is a small module.
 
 pub mod attack_cmd;
+pub mod bench_attack;
 pub mod bench_cmd;
 pub mod cli;
 pub mod data_source;
