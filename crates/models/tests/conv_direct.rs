@@ -4,7 +4,8 @@
 //! several depth blocks under both of gemm's `kc` rules (`k.min(512)` for small products,
 //! `kernel_params` otherwise), partial tiles and 16-lane chunks that cross rows, 1x1 and 5x5
 //! kernels, the tiled col2im (columns over 8 MB), inputs with exact zeros (as after a ReLU),
-//! and shapes that must keep the GEMM path. Each case also checks which path it took.
+//! and shapes that must keep the GEMM path. Each case also checks which path it took, and runs
+//! the kernels with the CPU's widest lanes (16 with AVX-512) and with 8 (AVX2).
 use burn::tensor::module::{conv2d, conv_transpose2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -27,15 +28,19 @@ fn bits(t: Tensor<4>) -> Vec<u32> {
 
 static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// `f` with the direct kernels off, then on: both results and the number of direct calls.
-fn both(f: impl Fn() -> Vec<u32>) -> (Vec<u32>, Vec<u32>, usize) {
+/// `f` with the direct kernels off, then with the widest lanes this CPU has, then with 8 lanes:
+/// the three results and the number of direct calls of the last two runs.
+fn all_paths(f: impl Fn() -> Vec<u32>) -> (Vec<u32>, [Vec<u32>; 2], usize) {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     conv_fma::set_enabled(false);
     let reference = f();
     conv_fma::set_enabled(true);
     let before = conv_fma::direct_calls();
-    let direct = f();
-    (reference, direct, conv_fma::direct_calls() - before)
+    let widest = f();
+    conv_fma::set_eight_lanes(true);
+    let eight = f();
+    conv_fma::set_eight_lanes(false);
+    (reference, [widest, eight], conv_fma::direct_calls() - before)
 }
 
 fn tensor(v: &[f32], shape: [usize; 4]) -> Tensor<4> {
@@ -50,13 +55,13 @@ fn run(cases: &[Case], gradient: bool) {
     conv_fma::set_enabled(true);
     let available = conv_fma::active();
     if !available {
-        eprintln!("no AVX-512 + FMA on this CPU: only the GEMM paths are compared");
+        eprintln!("no AVX2 + FMA on this CPU (or ADVEDGE_DIRECT_CONV=0): only the GEMM path is compared");
     }
     for &(b, ci, co, h, w, k, expect) in cases {
         let x = values(b * ci * h * w, 1 + k as u64);
         let wt = values(ci * co * k * k, 2);
         let bias = values(co, 3);
-        let (reference, direct, calls) = both(|| {
+        let (reference, direct, calls) = all_paths(|| {
             let x = tensor(&x, [b, ci, h, w]);
             if gradient {
                 let o = ConvTransposeOptions::new([1, 1], [k / 2, k / 2], [0, 0], [1, 1], 1);
@@ -69,8 +74,10 @@ fn run(cases: &[Case], gradient: bool) {
         });
         let case = (b, ci, co, h, w, k);
         assert_eq!(calls > 0, expect && available, "direct kernel use for {case:?} (gradient: {gradient})");
-        let differ = reference.iter().zip(&direct).filter(|(a, b)| a != b).count();
-        assert!(reference.len() == direct.len() && differ == 0, "{differ} of {} values differ for {case:?} (gradient: {gradient})", reference.len());
+        for (lanes, direct) in ["widest", "8"].iter().zip(&direct) {
+            let differ = reference.iter().zip(direct).filter(|(a, b)| a != b).count();
+            assert!(reference.len() == direct.len() && differ == 0, "{lanes} lanes: {differ} of {} values differ for {case:?} (gradient: {gradient})", reference.len());
+        }
     }
 }
 

@@ -1,11 +1,11 @@
-//! advedge patch: direct AVX-512 kernels for 2D stride-1 "same" convolutions (f32) and their
+//! advedge patch: direct FMA kernels (AVX-512 or AVX2) for 2D stride-1 "same" convolutions (f32) and their
 //! input gradients (`conv_transpose` with the same geometry), giving the same bits as the
 //! im2col / col2im + gemm paths they replace.
 //!
 //! Why: at ResNet-20's shapes (16-64 channels, 8x8 to 32x32) the GEMM paths spend most of their
 //! time moving data (im2col, packing, col2im) and reach 30-130 GFLOP/s. These kernels read the
 //! NCHW input in place, keep 16 output positions x up to 16 channels in registers, and use the
-//! machine's 16-lane FMA.
+//! machine's widest FMA.
 //!
 //! Why the bits are the same: gemm 0.19's f32 kernels (the `fma` dispatch, the one used without
 //! the `x86-v4` feature) accumulate each output element in its own register as a sequential
@@ -19,16 +19,24 @@
 //!   apply only up to 512 channels), and the taps are added to a +0 start in ascending (kh, kw)
 //!   order, only where the tap is inside the input, as col2im does.
 //!
-//! The width of a vector does not change any result (each lane is an IEEE FMA), so using 16
-//! lanes where gemm uses 8 is safe. Every case these kernels do not cover exactly (other
-//! strides, groups, dilation, 3D, tiles that gemm sends to its horizontal or gemv kernels, more
-//! than 512 channels in the gradient, CPUs without AVX-512 or FMA) keeps the GEMM path.
+//! The width of a vector does not change any result (each lane is an IEEE FMA): the kernels use
+//! 16 lanes with AVX-512 and 8 with AVX2 (both with FMA), chosen at run time. Every case they do
+//! not cover exactly (other strides, groups, dilation, 3D, tiles that gemm sends to its
+//! horizontal or gemv kernels, more than 512 channels in the gradient, CPUs without AVX2 + FMA)
+//! keeps the GEMM path.
 //! `set_enabled(false)` turns them off, for tests and benchmarks that compare the two paths.
 
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
+static EIGHT_LANES: AtomicBool = AtomicBool::new(false);
 static DIRECT_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// Uses the 8-lane (AVX2) kernels even where AVX-512 exists (process-wide), so that tests on
+/// an AVX-512 machine check both.
+pub fn set_eight_lanes(on: bool) {
+    EIGHT_LANES.store(on, Ordering::SeqCst);
+}
 
 /// How many convolutions the direct kernels have computed in this process (lets tests check
 /// which path a shape took).
@@ -181,21 +189,268 @@ mod imp {
     use super::{FORWARD_TILE, Same2d, gemm_kc};
     use core::arch::x86_64::*;
 
-    const LANES: usize = 16;
-
+    /// AVX2 + FMA: the minimum (gemm's `fma` dispatch needs FMA; the kernels need AVX2's masks).
     pub fn cpu_ok() -> bool {
         static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *OK.get_or_init(|| std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma"))
+        *OK.get_or_init(|| std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"))
     }
 
-    /// For each 16-position chunk (positions `16 c ..`) and each tap: the offset of the chunk's
-    /// input run and the lanes whose input position is inside the image (`sign` = +1: input =
-    /// output + tap offset, forward; -1: input = output - tap offset). Computed once per call.
-    fn tap_masks(g: &Same2d, sign: isize) -> Vec<(isize, u16)> {
+    fn avx512() -> bool {
+        static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *OK.get_or_init(|| std::arch::is_x86_feature_detected!("avx512f")) && !super::EIGHT_LANES.load(core::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// One instruction set's register blocks. `fwd`: `nv` chunks of `LANES` positions x `cb`
+    /// output channels x one depth block `[k0, k1)` (`wt` at `wt[k0 * c_out + co]`, depth-major
+    /// weights); `bwd`: one chunk x `cb` channels of the input gradient over all taps (`wt` at
+    /// `wt[co]`, weights `[tap][c_in][c_out]`), also over `nv` chunks. `taps[t]`: the chunk's input offset for tap `t`
+    /// and its lanes inside the image; `store`: the lanes that exist.
+    trait Isa {
+        const LANES: usize;
+        /// Chunks side by side in `fwd` (where a tile has that many left) and its channel block.
+        const FWD_NV: usize;
+        const FWD_CB: usize;
+        const BWD_NV: usize;
+        const BWD_CB: usize;
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn fwd(nv: usize, cb: usize, out: *mut f32, hw: usize, xb: *const f32, wt: *const f32, c_out: usize, c_in: usize, taps: &[(isize, u16)], k0: usize, k1: usize, store: [u16; 2], first: bool);
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn bwd(nv: usize, cb: usize, out: *mut f32, hw: usize, xb: *const f32, wt: *const f32, c_out: usize, c_in: usize, taps: &[(isize, u16)], store: [u16; 2]);
+    }
+
+    /// Calls `$f::<CB>` (or `$f::<NV, CB>`) for a runtime block width `CB`.
+    macro_rules! by_width {
+        ($cb:expr, $f:ident, $args:tt, [$($n:literal)*]) => {
+            match $cb {
+                $($n => $f::<$n> $args,)*
+                _ => unreachable!(),
+            }
+        };
+        ($cb:expr, $f:ident, $nv:literal; $args:tt, [$($n:literal)*]) => {
+            match $cb {
+                $($n => $f::<$nv, $n> $args,)*
+                _ => unreachable!(),
+            }
+        };
+    }
+
+    /// 16 lanes; FMA with the weight broadcast from memory, masked loads and stores.
+    struct Avx512;
+
+    /// `NV` chunks side by side (their tap entries one after the other in `taps`), so that each
+    /// weight broadcast feeds `NV` FMAs; each accumulator still gets its depth terms in order.
+    #[target_feature(enable = "avx512f,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn fwd512<const NV: usize, const CB: usize>(out: *mut f32, hw: usize, xb: *const f32, wt: *const f32, c_out: usize, c_in: usize, taps: &[(isize, u16)], k0: usize, k1: usize, store: [u16; 2], first: bool) {
+        unsafe {
+            let nt = taps.len() / NV;
+            let mut acc = [[_mm512_setzero_ps(); CB]; NV];
+            let (mut k, mut wp) = (k0, wt);
+            while k < k1 {
+                let (t, ci0) = (k / c_in, k % c_in);
+                let run = (c_in - ci0).min(k1 - k);
+                let mut xp = [xb; NV];
+                let mut m = [0u16; NV];
+                for v in 0..NV {
+                    let (off, mv) = taps[v * nt + t];
+                    (xp[v], m[v]) = (xb.wrapping_offset(off + (ci0 * hw) as isize), mv);
+                }
+                for _ in 0..run {
+                    let mut x = [_mm512_setzero_ps(); NV];
+                    for v in 0..NV {
+                        x[v] = _mm512_maskz_loadu_ps(m[v], xp[v]);
+                        xp[v] = xp[v].wrapping_add(hw);
+                    }
+                    for j in 0..CB {
+                        let w = _mm512_set1_ps(*wp.add(j));
+                        for v in 0..NV {
+                            acc[v][j] = _mm512_fmadd_ps(w, x[v], acc[v][j]);
+                        }
+                    }
+                    wp = wp.add(c_out);
+                }
+                k += run;
+            }
+            for v in 0..NV {
+                for (j, a) in acc[v].iter().enumerate() {
+                    let o = out.add(j * hw + v * 16);
+                    let r = if first { *a } else { _mm512_add_ps(_mm512_maskz_loadu_ps(store[v], o), *a) };
+                    _mm512_mask_storeu_ps(o, store[v], r);
+                }
+            }
+        }
+    }
+
+    /// `NV` chunks side by side, as in `fwd512`.
+    #[target_feature(enable = "avx512f,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn bwd512<const NV: usize, const CB: usize>(out: *mut f32, hw: usize, xb: *const f32, wt: *const f32, c_out: usize, c_in: usize, taps: &[(isize, u16)], store: [u16; 2]) {
+        unsafe {
+            let nt = taps.len() / NV;
+            let mut sum = [[_mm512_setzero_ps(); CB]; NV];
+            for t in 0..nt {
+                let mut xp = [xb; NV];
+                let mut m = [0u16; NV];
+                for v in 0..NV {
+                    let (off, mv) = taps[v * nt + t];
+                    (xp[v], m[v]) = (xb.wrapping_offset(off), mv);
+                }
+                if m.iter().all(|&m| m == 0) {
+                    continue; // no lane has this tap: col2im adds nothing
+                }
+                let mut tap = [[_mm512_setzero_ps(); CB]; NV];
+                let mut wp = wt.add(t * c_in * c_out);
+                for _ in 0..c_in {
+                    let mut x = [_mm512_setzero_ps(); NV];
+                    for v in 0..NV {
+                        x[v] = _mm512_maskz_loadu_ps(m[v], xp[v]);
+                        xp[v] = xp[v].wrapping_add(hw);
+                    }
+                    for j in 0..CB {
+                        let w = _mm512_set1_ps(*wp.add(j));
+                        for v in 0..NV {
+                            tap[v][j] = _mm512_fmadd_ps(w, x[v], tap[v][j]);
+                        }
+                    }
+                    wp = wp.add(c_out);
+                }
+                for v in 0..NV {
+                    for j in 0..CB {
+                        sum[v][j] = _mm512_mask_add_ps(sum[v][j], m[v], sum[v][j], tap[v][j]);
+                    }
+                }
+            }
+            for v in 0..NV {
+                for (j, s) in sum[v].iter().enumerate() {
+                    _mm512_mask_storeu_ps(out.add(j * hw + v * 16), store[v], *s);
+                }
+            }
+        }
+    }
+
+    impl Isa for Avx512 {
+        const LANES: usize = 16;
+        const FWD_NV: usize = 2;
+        const FWD_CB: usize = 12;
+        const BWD_NV: usize = 2;
+        const BWD_CB: usize = 7;
+        unsafe fn fwd(nv: usize, cb: usize, out: *mut f32, hw: usize, xb: *const f32, wt: *const f32, c_out: usize, c_in: usize, taps: &[(isize, u16)], k0: usize, k1: usize, store: [u16; 2], first: bool) {
+            let args = (out, hw, xb, wt, c_out, c_in, taps, k0, k1, store, first);
+            unsafe {
+                match nv {
+                    1 => by_width!(cb, fwd512, 1; (args.0, args.1, args.2, args.3, args.4, args.5, args.6, args.7, args.8, args.9, args.10), [1 2 3 4 5 6 7 8 9 10 11 12]),
+                    _ => by_width!(cb, fwd512, 2; (args.0, args.1, args.2, args.3, args.4, args.5, args.6, args.7, args.8, args.9, args.10), [1 2 3 4 5 6 7 8 9 10 11 12]),
+                }
+            }
+        }
+        unsafe fn bwd(nv: usize, cb: usize, out: *mut f32, hw: usize, xb: *const f32, wt: *const f32, c_out: usize, c_in: usize, taps: &[(isize, u16)], store: [u16; 2]) {
+            unsafe {
+                match nv {
+                    1 => by_width!(cb, bwd512, 1; (out, hw, xb, wt, c_out, c_in, taps, store), [1 2 3 4 5 6 7]),
+                    _ => by_width!(cb, bwd512, 2; (out, hw, xb, wt, c_out, c_in, taps, store), [1 2 3 4 5 6 7]),
+                }
+            }
+        }
+    }
+
+    /// 8 lanes; 16 registers, so smaller channel blocks; lane masks as vectors for
+    /// `maskload` / `maskstore` (which, like AVX-512's, never touch memory of masked lanes).
+    struct Avx2;
+
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn lanes8(m: u16) -> __m256i {
+        let bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+        _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(m as i32), bits), bits)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn fwd256<const CB: usize>(out: *mut f32, hw: usize, xb: *const f32, wt: *const f32, c_out: usize, c_in: usize, taps: &[(isize, u16)], k0: usize, k1: usize, store: [u16; 2], first: bool) {
+        unsafe {
+            let mut acc = [_mm256_setzero_ps(); CB];
+            let (mut k, mut wp) = (k0, wt);
+            while k < k1 {
+                let (t, ci0) = (k / c_in, k % c_in);
+                let run = (c_in - ci0).min(k1 - k);
+                let (off, m) = taps[t];
+                let m = lanes8(m);
+                let mut xp = xb.wrapping_offset(off + (ci0 * hw) as isize);
+                for _ in 0..run {
+                    let v = _mm256_maskload_ps(xp, m);
+                    for (j, a) in acc.iter_mut().enumerate() {
+                        *a = _mm256_fmadd_ps(_mm256_set1_ps(*wp.add(j)), v, *a);
+                    }
+                    xp = xp.wrapping_add(hw);
+                    wp = wp.add(c_out);
+                }
+                k += run;
+            }
+            let store = lanes8(store[0]);
+            for (j, a) in acc.iter().enumerate() {
+                let o = out.add(j * hw);
+                let v = if first { *a } else { _mm256_add_ps(_mm256_maskload_ps(o, store), *a) };
+                _mm256_maskstore_ps(o, store, v);
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn bwd256<const CB: usize>(out: *mut f32, hw: usize, xb: *const f32, wt: *const f32, c_out: usize, c_in: usize, taps: &[(isize, u16)], store: [u16; 2]) {
+        unsafe {
+            let mut sum = [_mm256_setzero_ps(); CB];
+            for (t, &(off, m)) in taps.iter().enumerate() {
+                if m == 0 {
+                    continue;
+                }
+                let mv = lanes8(m);
+                let mut tap = [_mm256_setzero_ps(); CB];
+                let (mut xp, mut wp) = (xb.wrapping_offset(off), wt.add(t * c_in * c_out));
+                for _ in 0..c_in {
+                    let v = _mm256_maskload_ps(xp, mv);
+                    for (j, a) in tap.iter_mut().enumerate() {
+                        *a = _mm256_fmadd_ps(_mm256_set1_ps(*wp.add(j)), v, *a);
+                    }
+                    xp = xp.wrapping_add(hw);
+                    wp = wp.add(c_out);
+                }
+                let keep = _mm256_castsi256_ps(mv);
+                for j in 0..CB {
+                    sum[j] = _mm256_blendv_ps(sum[j], _mm256_add_ps(sum[j], tap[j]), keep);
+                }
+            }
+            let store = lanes8(store[0]);
+            for (j, s) in sum.iter().enumerate() {
+                _mm256_maskstore_ps(out.add(j * hw), store, *s);
+            }
+        }
+    }
+
+    impl Isa for Avx2 {
+        const LANES: usize = 8;
+        const FWD_NV: usize = 1;
+        const FWD_CB: usize = 12;
+        const BWD_NV: usize = 1;
+        const BWD_CB: usize = 6;
+        unsafe fn fwd(nv: usize, cb: usize, out: *mut f32, hw: usize, xb: *const f32, wt: *const f32, c_out: usize, c_in: usize, taps: &[(isize, u16)], k0: usize, k1: usize, store: [u16; 2], first: bool) {
+            debug_assert_eq!(nv, 1);
+            unsafe { by_width!(cb, fwd256, (out, hw, xb, wt, c_out, c_in, taps, k0, k1, store, first), [1 2 3 4 5 6 7 8 9 10 11 12]) }
+        }
+        unsafe fn bwd(nv: usize, cb: usize, out: *mut f32, hw: usize, xb: *const f32, wt: *const f32, c_out: usize, c_in: usize, taps: &[(isize, u16)], store: [u16; 2]) {
+            debug_assert_eq!(nv, 1);
+            unsafe { by_width!(cb, bwd256, (out, hw, xb, wt, c_out, c_in, taps, store), [1 2 3 4 5 6]) }
+        }
+    }
+
+    /// For each chunk of `lanes` positions (`lanes * c ..`) and each tap: the offset of the
+    /// chunk's input run and the lanes whose input position is inside the image (`sign` = +1:
+    /// input = output + tap offset, forward; -1: input = output - tap offset). Once per call.
+    fn tap_masks(g: &Same2d, lanes: usize, sign: isize) -> Vec<(isize, u16)> {
         let (hw, h, w) = (g.hw(), g.h as isize, g.w as isize);
-        let mut masks = Vec::with_capacity(hw.div_ceil(LANES) * g.taps());
-        for p0 in (0..hw).step_by(LANES) {
-            let n = (hw - p0).min(LANES);
+        let mut masks = Vec::with_capacity(hw.div_ceil(lanes) * g.taps());
+        for p0 in (0..hw).step_by(lanes) {
+            let n = (hw - p0).min(lanes);
             for kh in 0..g.kh {
                 for kw in 0..g.kw {
                     let dy = sign * (kh as isize - g.ph as isize);
@@ -215,107 +470,16 @@ mod imp {
         masks
     }
 
+    /// `n` channels in blocks of at most `most`, as even as possible (16 in 8 + 8, not 12 + 4):
+    /// (first channel, width) of each.
+    fn blocks(n: usize, most: usize) -> impl Iterator<Item = (usize, usize)> {
+        let count = n.div_ceil(most);
+        (0..count).map(move |i| (i * n / count, (i + 1) * n / count - i * n / count))
+    }
+
     fn lane_mask(n: usize) -> u16 {
-        if n >= LANES { u16::MAX } else { (1u16 << n) - 1 }
+        if n >= 16 { u16::MAX } else { (1u16 << n) - 1 }
     }
-
-    /// One chunk x `CB` output channels x one depth block `[k0, k1)` of the forward product.
-    /// `wt` points at `wt[k0 * c_out + co]` of the depth-major weights.
-    #[target_feature(enable = "avx512f,fma")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn fwd_block<const CB: usize>(
-        out: *mut f32,
-        hw: usize,
-        xb: *const f32,
-        wt: *const f32,
-        c_out: usize,
-        c_in: usize,
-        taps: &[(isize, u16)],
-        k0: usize,
-        k1: usize,
-        store: u16,
-        first: bool,
-    ) {
-        unsafe {
-            let mut acc = [_mm512_setzero_ps(); CB];
-            let mut k = k0;
-            let mut wp = wt;
-            while k < k1 {
-                let (t, ci0) = (k / c_in, k % c_in);
-                let run = (c_in - ci0).min(k1 - k);
-                let (off, m) = taps[t];
-                let mut xp = xb.wrapping_offset(off + (ci0 * hw) as isize);
-                for _ in 0..run {
-                    let v = _mm512_maskz_loadu_ps(m, xp);
-                    for (j, a) in acc.iter_mut().enumerate() {
-                        *a = _mm512_fmadd_ps(_mm512_set1_ps(*wp.add(j)), v, *a);
-                    }
-                    xp = xp.wrapping_add(hw);
-                    wp = wp.add(c_out);
-                }
-                k += run;
-            }
-            for (j, a) in acc.iter().enumerate() {
-                let o = out.add(j * hw);
-                let v = if first { *a } else { _mm512_add_ps(_mm512_maskz_loadu_ps(store, o), *a) };
-                _mm512_mask_storeu_ps(o, store, v);
-            }
-        }
-    }
-
-    /// One chunk x `CB` output channels of the input gradient, all taps.
-    /// `wt` points at `wt[co]` of the weights laid out `[tap][c_in][c_out]`.
-    #[target_feature(enable = "avx512f,fma")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn bwd_block<const CB: usize>(
-        out: *mut f32,
-        hw: usize,
-        xb: *const f32,
-        wt: *const f32,
-        c_out: usize,
-        c_in: usize,
-        taps: &[(isize, u16)],
-        store: u16,
-    ) {
-        unsafe {
-            let mut sum = [_mm512_setzero_ps(); CB];
-            for (t, &(off, m)) in taps.iter().enumerate() {
-                if m == 0 {
-                    continue; // no lane has this tap: col2im adds nothing
-                }
-                let mut tap = [_mm512_setzero_ps(); CB];
-                let mut xp = xb.wrapping_offset(off);
-                let mut wp = wt.add(t * c_in * c_out);
-                for _ in 0..c_in {
-                    let v = _mm512_maskz_loadu_ps(m, xp);
-                    for (j, a) in tap.iter_mut().enumerate() {
-                        *a = _mm512_fmadd_ps(_mm512_set1_ps(*wp.add(j)), v, *a);
-                    }
-                    xp = xp.wrapping_add(hw);
-                    wp = wp.add(c_out);
-                }
-                for j in 0..CB {
-                    sum[j] = _mm512_mask_add_ps(sum[j], m, sum[j], tap[j]);
-                }
-            }
-            for (j, s) in sum.iter().enumerate() {
-                _mm512_mask_storeu_ps(out.add(j * hw), store, *s);
-            }
-        }
-    }
-
-    /// Calls `$f::<CB>` for a runtime block width `1..=$max`.
-    macro_rules! by_width {
-        ($cb:expr, $f:ident, $args:tt, [$($n:literal)*]) => {
-            match $cb {
-                $($n => $f::<$n> $args,)*
-                _ => unreachable!(),
-            }
-        };
-    }
-
-    const FWD_CB: usize = 16;
-    const BWD_CB: usize = 12;
 
     fn for_each_batch(batch: usize, out: &mut [f32], f: impl Fn(usize, &mut [f32]) + Sync + Send) {
         let per = out.len() / batch;
@@ -328,75 +492,80 @@ mod imp {
         out.chunks_mut(per).enumerate().for_each(|(b, o)| f(b, o));
     }
 
-    /// # Safety
-    /// AVX-512F and FMA present; `x`, `w`, `out` sized for `g`.
-    pub unsafe fn conv2d(g: &Same2d, x: &[f32], w: &[f32], out: &mut [f32]) {
-        let (hw, taps) = (g.hw(), g.taps());
-        let k = g.c_in * taps;
-        // Depth-major weights: wt[(tap * c_in + ci) * c_out + co] = w[co, ci, tap].
-        let mut wt = vec![0f32; k * g.c_out];
-        for co in 0..g.c_out {
-            for ci in 0..g.c_in {
+    /// `w` rearranged to `[tap][c_in][c_out]`, from `[c_out][c_in][tap]` (`forward`) or
+    /// `[c_in][c_out][tap]`.
+    fn tap_major(g: &Same2d, w: &[f32], forward: bool) -> Vec<f32> {
+        let taps = g.taps();
+        let mut wt = vec![0f32; taps * g.c_in * g.c_out];
+        for ci in 0..g.c_in {
+            for co in 0..g.c_out {
+                let src = if forward { (co * g.c_in + ci) * taps } else { (ci * g.c_out + co) * taps };
                 for t in 0..taps {
-                    wt[(t * g.c_in + ci) * g.c_out + co] = w[(co * g.c_in + ci) * taps + t];
+                    wt[(t * g.c_in + ci) * g.c_out + co] = w[src + t];
                 }
             }
         }
-        let (wt, table) = (&wt, &tap_masks(g, 1));
+        wt
+    }
+
+    /// # Safety
+    /// AVX2 and FMA present; `x`, `w`, `out` sized for `g`.
+    pub unsafe fn conv2d(g: &Same2d, x: &[f32], w: &[f32], out: &mut [f32]) {
+        if avx512() { forward::<Avx512>(g, x, w, out) } else { forward::<Avx2>(g, x, w, out) }
+    }
+
+    /// # Safety
+    /// As `conv2d`; `w` is `[c_in, c_out, kh, kw]`.
+    pub unsafe fn conv_transpose2d(g: &Same2d, x: &[f32], w: &[f32], out: &mut [f32]) {
+        if avx512() { gradient::<Avx512>(g, x, w, out) } else { gradient::<Avx2>(g, x, w, out) }
+    }
+
+    fn forward<I: Isa>(g: &Same2d, x: &[f32], w: &[f32], out: &mut [f32]) {
+        let (hw, taps, l) = (g.hw(), g.taps(), I::LANES);
+        let k = g.c_in * taps;
+        // Depth order (tap, c_in): wt[k * c_out + co].
+        let (wt, table) = (&tap_major(g, w, true), &tap_masks(g, l, 1));
         for_each_batch(g.batch, out, |b, ob| {
             let xb = x[b * g.c_in * hw..].as_ptr();
             for t0 in (0..hw).step_by(FORWARD_TILE) {
                 let t1 = (t0 + FORWARD_TILE).min(hw);
                 let kc = gemm_kc(g.c_out, t1 - t0, k);
                 // Tiles start at multiples of 512, so their chunks are the table's.
-                for p0 in (t0..t1).step_by(LANES) {
-                    let masks = &table[p0 / LANES * taps..][..taps];
-                    let store = lane_mask((t1 - p0).min(LANES));
-                    for co in (0..g.c_out).step_by(FWD_CB) {
-                        let cb = (g.c_out - co).min(FWD_CB);
+                let mut p0 = t0;
+                while p0 < t1 {
+                    let nv = I::FWD_NV.min((t1 - p0).div_ceil(l));
+                    let masks = &table[p0 / l * taps..][..nv * taps];
+                    let store = [lane_mask((t1 - p0).min(l)), lane_mask((t1 - p0).saturating_sub(l).min(l))];
+                    for (co, cb) in blocks(g.c_out, I::FWD_CB) {
                         for k0 in (0..k).step_by(kc) {
-                            let k1 = (k0 + kc).min(k);
                             let o = ob[co * hw + p0..].as_mut_ptr();
                             let wp = wt[k0 * g.c_out + co..].as_ptr();
-                            unsafe {
-                                by_width!(cb, fwd_block, (o, hw, xb, wp, g.c_out, g.c_in, masks, k0, k1, store, k0 == 0),
-                                    [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16])
-                            }
+                            // SAFETY: the caller checked the instruction set; every load and
+                            // store is masked to positions inside `x` and `out`.
+                            unsafe { I::fwd(nv, cb, o, hw, xb, wp, g.c_out, g.c_in, masks, k0, (k0 + kc).min(k), store, k0 == 0) }
                         }
                     }
+                    p0 += nv * l;
                 }
             }
         });
     }
 
-    /// # Safety
-    /// As `conv2d`; `w` is `[c_in, c_out, kh, kw]`.
-    pub unsafe fn conv_transpose2d(g: &Same2d, x: &[f32], w: &[f32], out: &mut [f32]) {
-        let (hw, taps) = (g.hw(), g.taps());
-        // wt[(tap * c_in + ci) * c_out + co] = w[ci, co, tap].
-        let mut wt = vec![0f32; taps * g.c_in * g.c_out];
-        for ci in 0..g.c_in {
-            for co in 0..g.c_out {
-                for t in 0..taps {
-                    wt[(t * g.c_in + ci) * g.c_out + co] = w[(ci * g.c_out + co) * taps + t];
-                }
-            }
-        }
-        let (wt, table) = (&wt, &tap_masks(g, -1));
+    fn gradient<I: Isa>(g: &Same2d, x: &[f32], w: &[f32], out: &mut [f32]) {
+        let (hw, taps, l) = (g.hw(), g.taps(), I::LANES);
+        let (wt, table) = (&tap_major(g, w, false), &tap_masks(g, l, -1));
         for_each_batch(g.batch, out, |b, ob| {
             let xb = x[b * g.c_in * hw..].as_ptr();
-            for p0 in (0..hw).step_by(LANES) {
-                let masks = &table[p0 / LANES * taps..][..taps];
-                let store = lane_mask((hw - p0).min(LANES));
-                for co in (0..g.c_out).step_by(BWD_CB) {
-                    let cb = (g.c_out - co).min(BWD_CB);
-                    let o = ob[co * hw + p0..].as_mut_ptr();
-                    let wp = wt[co..].as_ptr();
-                    unsafe {
-                        by_width!(cb, bwd_block, (o, hw, xb, wp, g.c_out, g.c_in, masks, store),
-                            [1 2 3 4 5 6 7 8 9 10 11 12])
-                    }
+            let mut p0 = 0;
+            while p0 < hw {
+                let nv = I::BWD_NV.min((hw - p0).div_ceil(l));
+                let masks = &table[p0 / l * taps..][..nv * taps];
+                let store = [lane_mask((hw - p0).min(l)), lane_mask((hw - p0).saturating_sub(l).min(l))];
+                for (co, cb) in blocks(g.c_out, I::BWD_CB) {
+                    // SAFETY: as in `forward`.
+                    unsafe { I::bwd(nv, cb, ob[co * hw + p0..].as_mut_ptr(), hw, xb, wt[co..].as_ptr(), g.c_out, g.c_in, masks, store) }
                 }
+                p0 += nv * l;
             }
         });
     }
