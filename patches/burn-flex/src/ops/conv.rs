@@ -289,25 +289,12 @@ fn conv3d_impl<
     // advedge patch: 2D stride-1 "same" f32 convolutions take the direct FMA kernels, which
     // give the same bits as the im2col + GEMM below (see `conv_fma`).
     if dtype == DType::F32
-        && let Some(g) = super::conv_fma::Same2d::new(
-            x_shape,
-            channels_out,
-            [kernel_d, kernel_h, kernel_w],
-            [pad_d, pad_h, pad_w],
-            options.stride,
-            options.dilation,
-            groups,
-            [out_d, out_h, out_w],
-        )
+        && let Some(g) = super::conv_fma::Same2d::conv(x_shape, w_shape, options)
     {
         let mut output = vec![zero; batch_size * channels_out * out_d * out_h * out_w];
         if super::conv_fma::conv2d(&g, bytemuck::cast_slice(x_data), bytemuck::cast_slice(w_data), bytemuck::cast_slice_mut(&mut output)) {
-            if let Some(bias) = bias {
-                let bias = bias.to_contiguous();
-                add_bias(&mut output, bias.storage::<T>(), batch_size, channels_out, out_d * out_h * out_w);
-            }
-            let out_shape = Shape::from(vec![batch_size, channels_out, out_d, out_h, out_w]);
-            return FlexTensor::new(Bytes::from_elems(output), Layout::contiguous(out_shape), dtype);
+            let shape = [batch_size, channels_out, out_d, out_h, out_w];
+            return super::conv_common::finish_with_bias(output, bias, shape, dtype);
         }
     }
 

@@ -108,6 +108,21 @@ pub(crate) fn add_bias<#[cfg(feature = "simd")] S: macerator::Simd, T: Element +
     }
 }
 
+/// The output tensor `[batch, channels, d, h, w]` of a convolution computed into `output`,
+/// with the bias added as the GEMM paths add it (advedge patch: the direct kernels' exit).
+pub(crate) fn finish_with_bias<T: Element + ElementAdd + bytemuck::Pod>(
+    mut output: Vec<T>,
+    bias: Option<FlexTensor>,
+    shape: [usize; 5],
+    dtype: DType,
+) -> FlexTensor {
+    if let Some(bias) = bias {
+        let bias = bias.to_contiguous();
+        add_bias(&mut output, bias.storage::<T>(), shape[0], shape[1], shape[2] * shape[3] * shape[4]);
+    }
+    FlexTensor::new(Bytes::from_elems(output), Layout::contiguous(Shape::from(shape.to_vec())), dtype)
+}
+
 // ============================================================================
 // Scratch buffers and small copies (advedge patch)
 // ============================================================================

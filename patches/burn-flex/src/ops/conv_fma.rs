@@ -26,6 +26,7 @@
 //! keeps the GEMM path.
 //! `set_enabled(false)` turns them off, for tests and benchmarks that compare the two paths.
 
+use burn_backend::ops::{ConvOptions, ConvTransposeOptions};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
@@ -102,28 +103,32 @@ pub(crate) struct Same2d {
 }
 
 impl Same2d {
-    /// `x: [batch, c_in, 1, h, w]`, `weight: [c_out, c_in, 1, kh, kw]` (forward), or for the
-    /// gradient `x: [batch, c_in, 1, h, w]`, `weight: [c_in, c_out, 1, kh, kw]`. `None` unless
-    /// stride and dilation are 1, one group, no depth, and the output has the input's size.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        x: &[usize],
-        c_out: usize,
-        k: [usize; 3],
-        pad: [usize; 3],
-        stride: [usize; 3],
-        dilation: [usize; 3],
-        groups: usize,
-        out: [usize; 3],
-    ) -> Option<Self> {
+    /// The geometry of `conv3d_impl`'s convolution of `x` by `weight` (`[c_out, c_in, kd, kh,
+    /// kw]`), where it is a 2D stride-1 "same" one: stride and dilation 1, one group, no depth,
+    /// the output the input's size (`padding_begin` as `conv3d_impl` uses it).
+    pub fn conv(x: &[usize], w: &[usize], o: &ConvOptions<3>) -> Option<Self> {
+        Self::new(x, w[0], [w[2], w[3], w[4]], o.padding_begin(), o.stride, o.dilation, o.groups)
+    }
+
+    /// The same for `conv_transpose3d_impl` (`weight`: `[c_in, c_out, kd, kh, kw]`, no output
+    /// padding): the input gradient of such a convolution.
+    pub fn conv_transpose(x: &[usize], w: &[usize], o: &ConvTransposeOptions<3>) -> Option<Self> {
+        if o.padding_out != [0, 0, 0] {
+            return None;
+        }
+        Self::new(x, w[1] * o.groups, [w[2], w[3], w[4]], o.padding, o.stride, o.dilation, o.groups)
+    }
+
+    fn new(x: &[usize], c_out: usize, k: [usize; 3], pad: [usize; 3], stride: [usize; 3], dilation: [usize; 3], groups: usize) -> Option<Self> {
         let g = Same2d { batch: x[0], c_in: x[1], c_out, h: x[3], w: x[4], kh: k[1], kw: k[2], ph: pad[1], pw: pad[2] };
+        // Stride and dilation 1 with kernel 2p + 1 give an output of the input's size, in both
+        // `calculate_conv_output_size` and `calculate_conv_transpose_output_size`.
         let ok = groups == 1
             && stride == [1, 1, 1]
             && dilation == [1, 1, 1]
             && k[0] == 1
             && x[2] == 1
             && pad[0] == 0
-            && out == [1, g.h, g.w]
             && g.kh == 2 * g.ph + 1
             && g.kw == 2 * g.pw + 1
             && g.batch > 0
@@ -237,38 +242,56 @@ mod imp {
     /// 16 lanes; FMA with the weight broadcast from memory, masked loads and stores.
     struct Avx512;
 
+    /// For tap `t` of `NV` chunks side by side (their tap entries one after the other in
+    /// `taps`): each chunk's input pointer (moved by `extra` elements) and lane mask.
+    fn chunk_taps<const NV: usize>(taps: &[(isize, u16)], t: usize, xb: *const f32, extra: isize) -> ([*const f32; NV], [u16; NV]) {
+        let nt = taps.len() / NV;
+        let (mut xp, mut m) = ([xb; NV], [0u16; NV]);
+        for v in 0..NV {
+            let (off, mv) = taps[v * nt + t];
+            (xp[v], m[v]) = (xb.wrapping_offset(off + extra), mv);
+        }
+        (xp, m)
+    }
+
+    /// `steps` depth steps of `NV` x `CB` FMAs: per step one masked load per chunk (then on to
+    /// the next channel plane) and one broadcast weight per channel (then the next weight row),
+    /// each accumulator taking its terms in depth order.
+    #[target_feature(enable = "avx512f,fma")]
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn fma_steps512<const NV: usize, const CB: usize>(acc: &mut [[__m512; CB]; NV], xp: &mut [*const f32; NV], m: &[u16; NV], wp: &mut *const f32, steps: usize, hw: usize, c_out: usize) {
+        unsafe {
+            for _ in 0..steps {
+                let mut x = [_mm512_setzero_ps(); NV];
+                for v in 0..NV {
+                    x[v] = _mm512_maskz_loadu_ps(m[v], xp[v]);
+                    xp[v] = xp[v].wrapping_add(hw);
+                }
+                for j in 0..CB {
+                    let w = _mm512_set1_ps(*wp.add(j));
+                    for v in 0..NV {
+                        acc[v][j] = _mm512_fmadd_ps(w, x[v], acc[v][j]);
+                    }
+                }
+                *wp = wp.add(c_out);
+            }
+        }
+    }
+
     /// `NV` chunks side by side (their tap entries one after the other in `taps`), so that each
     /// weight broadcast feeds `NV` FMAs; each accumulator still gets its depth terms in order.
     #[target_feature(enable = "avx512f,fma")]
     #[allow(clippy::too_many_arguments)]
     unsafe fn fwd512<const NV: usize, const CB: usize>(out: *mut f32, hw: usize, xb: *const f32, wt: *const f32, c_out: usize, c_in: usize, taps: &[(isize, u16)], k0: usize, k1: usize, store: [u16; 2], first: bool) {
         unsafe {
-            let nt = taps.len() / NV;
             let mut acc = [[_mm512_setzero_ps(); CB]; NV];
             let (mut k, mut wp) = (k0, wt);
             while k < k1 {
                 let (t, ci0) = (k / c_in, k % c_in);
                 let run = (c_in - ci0).min(k1 - k);
-                let mut xp = [xb; NV];
-                let mut m = [0u16; NV];
-                for v in 0..NV {
-                    let (off, mv) = taps[v * nt + t];
-                    (xp[v], m[v]) = (xb.wrapping_offset(off + (ci0 * hw) as isize), mv);
-                }
-                for _ in 0..run {
-                    let mut x = [_mm512_setzero_ps(); NV];
-                    for v in 0..NV {
-                        x[v] = _mm512_maskz_loadu_ps(m[v], xp[v]);
-                        xp[v] = xp[v].wrapping_add(hw);
-                    }
-                    for j in 0..CB {
-                        let w = _mm512_set1_ps(*wp.add(j));
-                        for v in 0..NV {
-                            acc[v][j] = _mm512_fmadd_ps(w, x[v], acc[v][j]);
-                        }
-                    }
-                    wp = wp.add(c_out);
-                }
+                let (mut xp, m) = chunk_taps::<NV>(taps, t, xb, (ci0 * hw) as isize);
+                fma_steps512(&mut acc, &mut xp, &m, &mut wp, run, hw, c_out);
                 k += run;
             }
             for v in 0..NV {
@@ -286,34 +309,15 @@ mod imp {
     #[allow(clippy::too_many_arguments)]
     unsafe fn bwd512<const NV: usize, const CB: usize>(out: *mut f32, hw: usize, xb: *const f32, wt: *const f32, c_out: usize, c_in: usize, taps: &[(isize, u16)], store: [u16; 2]) {
         unsafe {
-            let nt = taps.len() / NV;
             let mut sum = [[_mm512_setzero_ps(); CB]; NV];
-            for t in 0..nt {
-                let mut xp = [xb; NV];
-                let mut m = [0u16; NV];
-                for v in 0..NV {
-                    let (off, mv) = taps[v * nt + t];
-                    (xp[v], m[v]) = (xb.wrapping_offset(off), mv);
-                }
+            for t in 0..taps.len() / NV {
+                let (mut xp, m) = chunk_taps::<NV>(taps, t, xb, 0);
                 if m.iter().all(|&m| m == 0) {
                     continue; // no lane has this tap: col2im adds nothing
                 }
                 let mut tap = [[_mm512_setzero_ps(); CB]; NV];
                 let mut wp = wt.add(t * c_in * c_out);
-                for _ in 0..c_in {
-                    let mut x = [_mm512_setzero_ps(); NV];
-                    for v in 0..NV {
-                        x[v] = _mm512_maskz_loadu_ps(m[v], xp[v]);
-                        xp[v] = xp[v].wrapping_add(hw);
-                    }
-                    for j in 0..CB {
-                        let w = _mm512_set1_ps(*wp.add(j));
-                        for v in 0..NV {
-                            tap[v][j] = _mm512_fmadd_ps(w, x[v], tap[v][j]);
-                        }
-                    }
-                    wp = wp.add(c_out);
-                }
+                fma_steps512(&mut tap, &mut xp, &m, &mut wp, c_in, hw, c_out);
                 for v in 0..NV {
                     for j in 0..CB {
                         sum[v][j] = _mm512_mask_add_ps(sum[v][j], m[v], sum[v][j], tap[v][j]);
@@ -335,11 +339,10 @@ mod imp {
         const BWD_NV: usize = 2;
         const BWD_CB: usize = 7;
         unsafe fn fwd(nv: usize, cb: usize, out: *mut f32, hw: usize, xb: *const f32, wt: *const f32, c_out: usize, c_in: usize, taps: &[(isize, u16)], k0: usize, k1: usize, store: [u16; 2], first: bool) {
-            let args = (out, hw, xb, wt, c_out, c_in, taps, k0, k1, store, first);
             unsafe {
                 match nv {
-                    1 => by_width!(cb, fwd512, 1; (args.0, args.1, args.2, args.3, args.4, args.5, args.6, args.7, args.8, args.9, args.10), [1 2 3 4 5 6 7 8 9 10 11 12]),
-                    _ => by_width!(cb, fwd512, 2; (args.0, args.1, args.2, args.3, args.4, args.5, args.6, args.7, args.8, args.9, args.10), [1 2 3 4 5 6 7 8 9 10 11 12]),
+                    1 => by_width!(cb, fwd512, 1; (out, hw, xb, wt, c_out, c_in, taps, k0, k1, store, first), [1 2 3 4 5 6 7 8 9 10 11 12]),
+                    _ => by_width!(cb, fwd512, 2; (out, hw, xb, wt, c_out, c_in, taps, k0, k1, store, first), [1 2 3 4 5 6 7 8 9 10 11 12]),
                 }
             }
         }
@@ -364,6 +367,23 @@ mod imp {
         _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(m as i32), bits), bits)
     }
 
+    /// `fma_steps512` with one 8-lane chunk.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn fma_steps256<const CB: usize>(acc: &mut [__m256; CB], mut xp: *const f32, m: __m256i, wp: &mut *const f32, steps: usize, hw: usize, c_out: usize) {
+        unsafe {
+            for _ in 0..steps {
+                let v = _mm256_maskload_ps(xp, m);
+                for (j, a) in acc.iter_mut().enumerate() {
+                    *a = _mm256_fmadd_ps(_mm256_set1_ps(*wp.add(j)), v, *a);
+                }
+                xp = xp.wrapping_add(hw);
+                *wp = wp.add(c_out);
+            }
+        }
+    }
+
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
     unsafe fn fwd256<const CB: usize>(out: *mut f32, hw: usize, xb: *const f32, wt: *const f32, c_out: usize, c_in: usize, taps: &[(isize, u16)], k0: usize, k1: usize, store: [u16; 2], first: bool) {
@@ -374,16 +394,7 @@ mod imp {
                 let (t, ci0) = (k / c_in, k % c_in);
                 let run = (c_in - ci0).min(k1 - k);
                 let (off, m) = taps[t];
-                let m = lanes8(m);
-                let mut xp = xb.wrapping_offset(off + (ci0 * hw) as isize);
-                for _ in 0..run {
-                    let v = _mm256_maskload_ps(xp, m);
-                    for (j, a) in acc.iter_mut().enumerate() {
-                        *a = _mm256_fmadd_ps(_mm256_set1_ps(*wp.add(j)), v, *a);
-                    }
-                    xp = xp.wrapping_add(hw);
-                    wp = wp.add(c_out);
-                }
+                fma_steps256(&mut acc, xb.wrapping_offset(off + (ci0 * hw) as isize), lanes8(m), &mut wp, run, hw, c_out);
                 k += run;
             }
             let store = lanes8(store[0]);
@@ -406,15 +417,7 @@ mod imp {
                 }
                 let mv = lanes8(m);
                 let mut tap = [_mm256_setzero_ps(); CB];
-                let (mut xp, mut wp) = (xb.wrapping_offset(off), wt.add(t * c_in * c_out));
-                for _ in 0..c_in {
-                    let v = _mm256_maskload_ps(xp, mv);
-                    for (j, a) in tap.iter_mut().enumerate() {
-                        *a = _mm256_fmadd_ps(_mm256_set1_ps(*wp.add(j)), v, *a);
-                    }
-                    xp = xp.wrapping_add(hw);
-                    wp = wp.add(c_out);
-                }
+                fma_steps256(&mut tap, xb.wrapping_offset(off), mv, &mut wt.add(t * c_in * c_out), c_in, hw, c_out);
                 let keep = _mm256_castsi256_ps(mv);
                 for j in 0..CB {
                     sum[j] = _mm256_blendv_ps(sum[j], _mm256_add_ps(sum[j], tap[j]), keep);

@@ -337,27 +337,11 @@ fn conv_transpose3d_impl<
     // advedge patch: the input gradient of a 2D stride-1 "same" f32 convolution takes the
     // direct FMA kernel, which gives the same bits as the GEMM + col2im below (see `conv_fma`).
     if dtype == DType::F32
-        && pad_out_d == 0
-        && pad_out_h == 0
-        && pad_out_w == 0
-        && let Some(g) = super::conv_fma::Same2d::new(
-            x_shape,
-            out_channels,
-            [kernel_d, kernel_h, kernel_w],
-            [pad_d, pad_h, pad_w],
-            options.stride,
-            options.dilation,
-            groups,
-            [out_d, out_h, out_w],
-        )
+        && let Some(g) = super::conv_fma::Same2d::conv_transpose(x_shape, w_shape, options)
         && super::conv_fma::conv_transpose2d(&g, bytemuck::cast_slice(x_data), bytemuck::cast_slice(w_data), bytemuck::cast_slice_mut(&mut output), tile_size)
     {
-        if let Some(bias) = bias {
-            let bias = bias.to_contiguous();
-            add_bias(&mut output, bias.storage::<T>(), batch_size, out_channels, out_spatial);
-        }
-        let out_shape = Shape::from(vec![batch_size, out_channels, out_d, out_h, out_w]);
-        return FlexTensor::new(Bytes::from_elems(output), Layout::contiguous(out_shape), dtype);
+        let shape = [batch_size, out_channels, out_d, out_h, out_w];
+        return super::conv_common::finish_with_bias(output, bias, shape, dtype);
     }
 
     let group_chunk_len = out_channels_per_group * out_spatial;
