@@ -484,15 +484,33 @@ mod imp {
         if n >= 16 { u16::MAX } else { (1u16 << n) - 1 }
     }
 
-    fn for_each_batch(batch: usize, out: &mut [f32], f: impl Fn(usize, &mut [f32]) + Sync + Send) {
-        let per = out.len() / batch;
+    /// The output of one batch item, shared by the tasks that write its disjoint position tiles.
+    #[derive(Clone, Copy)]
+    struct Out(*mut f32);
+    // SAFETY: each task writes only the positions of its own tile (all channels), so no two
+    // tasks write the same element, and the slice outlives the tasks.
+    unsafe impl Send for Out {}
+    unsafe impl Sync for Out {}
+
+    /// Runs `f(b, t0, t1, out_b)` for every batch item `b` and tile `[t0, t1)` of `FORWARD_TILE`
+    /// positions, in parallel (so that a batch of one still uses every thread). `out_b` points
+    /// at item `b`'s output, `[c_out][hw]`.
+    fn for_each_tile(g: &Same2d, out: &mut [f32], f: impl Fn(usize, usize, usize, *mut f32) + Sync + Send) {
+        let (hw, per) = (g.hw(), g.c_out * g.hw());
+        assert_eq!(out.len(), g.batch * per);
+        let (tiles, base) = (hw.div_ceil(FORWARD_TILE), Out(out.as_mut_ptr()));
+        let task = |i: usize| {
+            let (b, t0) = (i / tiles, i % tiles * FORWARD_TILE);
+            let base = base;
+            f(b, t0, (t0 + FORWARD_TILE).min(hw), base.0.wrapping_add(b * per));
+        };
         #[cfg(feature = "rayon")]
         {
             use rayon::prelude::*;
-            out.par_chunks_mut(per).enumerate().for_each(|(b, o)| f(b, o));
+            (0..g.batch * tiles).into_par_iter().for_each(task);
         }
         #[cfg(not(feature = "rayon"))]
-        out.chunks_mut(per).enumerate().for_each(|(b, o)| f(b, o));
+        (0..g.batch * tiles).for_each(task);
     }
 
     /// `w` rearranged to `[tap][c_in][c_out]`, from `[c_out][c_in][tap]` (`forward`) or
@@ -528,28 +546,26 @@ mod imp {
         let k = g.c_in * taps;
         // Depth order (tap, c_in): wt[k * c_out + co].
         let (wt, table) = (&tap_major(g, w, true), &tap_masks(g, l, 1));
-        for_each_batch(g.batch, out, |b, ob| {
+        for_each_tile(g, out, |b, t0, t1, ob| {
             let xb = x[b * g.c_in * hw..].as_ptr();
-            for t0 in (0..hw).step_by(FORWARD_TILE) {
-                let t1 = (t0 + FORWARD_TILE).min(hw);
-                let kc = gemm_kc(g.c_out, t1 - t0, k);
-                // Tiles start at multiples of 512, so their chunks are the table's.
-                let mut p0 = t0;
-                while p0 < t1 {
-                    let nv = I::FWD_NV.min((t1 - p0).div_ceil(l));
-                    let masks = &table[p0 / l * taps..][..nv * taps];
-                    let store = [lane_mask((t1 - p0).min(l)), lane_mask((t1 - p0).saturating_sub(l).min(l))];
-                    for (co, cb) in blocks(g.c_out, I::FWD_CB) {
-                        for k0 in (0..k).step_by(kc) {
-                            let o = ob[co * hw + p0..].as_mut_ptr();
-                            let wp = wt[k0 * g.c_out + co..].as_ptr();
-                            // SAFETY: the caller checked the instruction set; every load and
-                            // store is masked to positions inside `x` and `out`.
-                            unsafe { I::fwd(nv, cb, o, hw, xb, wp, g.c_out, g.c_in, masks, k0, (k0 + kc).min(k), store, k0 == 0) }
-                        }
+            // The GEMM path's tiles, so the same depth blocks.
+            let kc = gemm_kc(g.c_out, t1 - t0, k);
+            // Tiles start at multiples of 512, so their chunks are the table's.
+            let mut p0 = t0;
+            while p0 < t1 {
+                let nv = I::FWD_NV.min((t1 - p0).div_ceil(l));
+                let masks = &table[p0 / l * taps..][..nv * taps];
+                let store = [lane_mask((t1 - p0).min(l)), lane_mask((t1 - p0).saturating_sub(l).min(l))];
+                for (co, cb) in blocks(g.c_out, I::FWD_CB) {
+                    for k0 in (0..k).step_by(kc) {
+                        let o = ob.wrapping_add(co * hw + p0);
+                        let wp = wt[k0 * g.c_out + co..].as_ptr();
+                        // SAFETY: the caller checked the instruction set; every load and store
+                        // is masked to positions inside `x` and this tile of `out`.
+                        unsafe { I::fwd(nv, cb, o, hw, xb, wp, g.c_out, g.c_in, masks, k0, (k0 + kc).min(k), store, k0 == 0) }
                     }
-                    p0 += nv * l;
                 }
+                p0 += nv * l;
             }
         });
     }
@@ -557,16 +573,17 @@ mod imp {
     fn gradient<I: Isa>(g: &Same2d, x: &[f32], w: &[f32], out: &mut [f32]) {
         let (hw, taps, l) = (g.hw(), g.taps(), I::LANES);
         let (wt, table) = (&tap_major(g, w, false), &tap_masks(g, l, -1));
-        for_each_batch(g.batch, out, |b, ob| {
+        // Each output element is computed on its own, so any tiling gives the same values.
+        for_each_tile(g, out, |b, t0, t1, ob| {
             let xb = x[b * g.c_in * hw..].as_ptr();
-            let mut p0 = 0;
-            while p0 < hw {
-                let nv = I::BWD_NV.min((hw - p0).div_ceil(l));
+            let mut p0 = t0;
+            while p0 < t1 {
+                let nv = I::BWD_NV.min((t1 - p0).div_ceil(l));
                 let masks = &table[p0 / l * taps..][..nv * taps];
-                let store = [lane_mask((hw - p0).min(l)), lane_mask((hw - p0).saturating_sub(l).min(l))];
+                let store = [lane_mask((t1 - p0).min(l)), lane_mask((t1 - p0).saturating_sub(l).min(l))];
                 for (co, cb) in blocks(g.c_out, I::BWD_CB) {
                     // SAFETY: as in `forward`.
-                    unsafe { I::bwd(nv, cb, ob[co * hw + p0..].as_mut_ptr(), hw, xb, wt[co..].as_ptr(), g.c_out, g.c_in, masks, store) }
+                    unsafe { I::bwd(nv, cb, ob.wrapping_add(co * hw + p0), hw, xb, wt[co..].as_ptr(), g.c_out, g.c_in, masks, store) }
                 }
                 p0 += nv * l;
             }
