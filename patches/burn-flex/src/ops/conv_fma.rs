@@ -4,8 +4,8 @@
 //!
 //! Why: at ResNet-20's shapes (16-64 channels, 8x8 to 32x32) the GEMM paths spend most of their
 //! time moving data (im2col, packing, col2im) and reach 30-130 GFLOP/s. These kernels read the
-//! NCHW input in place, keep 16 output positions x up to 16 channels in registers, and use the
-//! machine's widest FMA.
+//! NCHW input in place and keep a block of output positions x channels in registers (AVX-512:
+//! 2 x 16 positions x up to 12 channels), so that each loaded value feeds several FMAs.
 //!
 //! Why the bits are the same: gemm 0.19's f32 kernels (the `fma` dispatch, the one used without
 //! the `x86-v4` feature) accumulate each output element in its own register as a sequential
