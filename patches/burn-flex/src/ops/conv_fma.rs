@@ -449,6 +449,24 @@ mod imp {
     /// For each chunk of `lanes` positions (`lanes * c ..`) and each tap: the offset of the
     /// chunk's input run and the lanes whose input position is inside the image (`sign` = +1:
     /// input = output + tap offset, forward; -1: input = output - tap offset). Once per call.
+    /// `tap_masks`, kept per geometry (per thread): it depends on no data, and an attack runs the
+    /// same few convolutions thousands of times.
+    fn cached_tap_masks(g: &Same2d, lanes: usize, sign: isize) -> std::sync::Arc<Vec<(isize, u16)>> {
+        use std::collections::HashMap;
+        type Cache = HashMap<[usize; 8], std::sync::Arc<Vec<(isize, u16)>>>;
+        std::thread_local! {
+            static CACHE: core::cell::RefCell<Cache> = core::cell::RefCell::new(HashMap::new());
+        }
+        let key = [g.h, g.w, g.kh, g.kw, g.ph, g.pw, lanes, (sign > 0) as usize];
+        CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() > 64 {
+                c.clear();
+            }
+            c.entry(key).or_insert_with(|| std::sync::Arc::new(tap_masks(g, lanes, sign))).clone()
+        })
+    }
+
     fn tap_masks(g: &Same2d, lanes: usize, sign: isize) -> Vec<(isize, u16)> {
         let (hw, h, w) = (g.hw(), g.h as isize, g.w as isize);
         let mut masks = Vec::with_capacity(hw.div_ceil(lanes) * g.taps());
@@ -545,7 +563,7 @@ mod imp {
         let (hw, taps, l) = (g.hw(), g.taps(), I::LANES);
         let k = g.c_in * taps;
         // Depth order (tap, c_in): wt[k * c_out + co].
-        let (wt, table) = (&tap_major(g, w, true), &tap_masks(g, l, 1));
+        let (wt, table) = (&tap_major(g, w, true), &*cached_tap_masks(g, l, 1));
         for_each_tile(g, out, |b, t0, t1, ob| {
             let xb = x[b * g.c_in * hw..].as_ptr();
             // The GEMM path's tiles, so the same depth blocks.
@@ -572,7 +590,7 @@ mod imp {
 
     fn gradient<I: Isa>(g: &Same2d, x: &[f32], w: &[f32], out: &mut [f32]) {
         let (hw, taps, l) = (g.hw(), g.taps(), I::LANES);
-        let (wt, table) = (&tap_major(g, w, false), &tap_masks(g, l, -1));
+        let (wt, table) = (&tap_major(g, w, false), &*cached_tap_masks(g, l, -1));
         // Each output element is computed on its own, so any tiling gives the same values.
         for_each_tile(g, out, |b, t0, t1, ob| {
             let xb = x[b * g.c_in * hw..].as_ptr();
