@@ -61,7 +61,16 @@ pub fn main() -> anyhow::Result<()> {
         .with(tracing_subscriber::fmt::layer().with_writer(bars.get_stderr_writer()).with_ansi(ansi))
         .with(tracing_subscriber::Layer::with_filter(bars, tracing_subscriber::filter::filter_fn(|m| m.name() == "progress")))
         .init();
-    match Cli::parse().cmd {
+    let cmd = Cli::parse().cmd;
+    // The command runs on a thread of the rayon pool its kernels use (RAYON_NUM_THREADS threads,
+    // or one per core), so their parallel loops are joined from inside the pool instead of handed
+    // across from the main thread, which would sleep and be woken for each one.
+    let pool = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("rayon{i}")).stack_size(crate::STACK_BYTES).build()?;
+    pool.install(|| run(cmd))
+}
+
+fn run(cmd: Cmd) -> anyhow::Result<()> {
+    match cmd {
         Cmd::Train(a) => crate::models_cmd::train(a),
         Cmd::Eval(a) => crate::models_cmd::eval(a),
         Cmd::InitWeights(a) => crate::models_cmd::init_weights(a),

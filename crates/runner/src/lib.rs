@@ -1,5 +1,5 @@
-//! Everything `cargo xtask` does: train and evaluate classifiers, (later) expand experiment grids
-//! into resumable cells and render reports. Each command is a small module.
+//! Everything `cargo xtask` does: train and evaluate classifiers, expand experiment grids into
+//! resumable cells and render reports. Each command is a small module.
 
 pub mod attack_cmd;
 pub mod bench_attack;
@@ -15,3 +15,7 @@ pub mod quality_cmd;
 pub mod repo;
 pub mod rts_cmd;
 pub mod reproduce;
+
+/// Stack of the threads commands and grid jobs run on (rayon's default, 2 MiB, is less than a
+/// main thread's; autodiff graphs of the deeper models are walked on these threads).
+pub const STACK_BYTES: usize = 16 << 20;

@@ -2,10 +2,14 @@
 //! run against the committed one). Cells are matched by file name, which holds the cell key, so
 //! only cells with the same resolved configuration, weights and code version are compared; every
 //! column but `seconds` must be equal, byte for byte as written. CI runs it on the smoke profile,
-//! so a change that alters results without a new cell key cannot land unnoticed.
+//! so a change that alters results without a new cell key cannot land unnoticed. With
+//! `--time-report` it also writes what the two runs cost, cell kind by cell kind, from the
+//! manifests' wall seconds and threads (a re-run of a committed grid on new code).
 use super::store::{differing_columns, read_rows};
 use anyhow::{bail, Context};
-use std::collections::BTreeSet;
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Clone)]
@@ -23,6 +27,96 @@ pub struct CompareArgs {
     /// only one side has is a failure.
     #[arg(long)]
     pub common_only: bool,
+    /// Also write a Markdown table of what the cells both folders hold cost on each side (wall
+    /// and thread seconds from their manifests, per model x framework x interpreter), e.g.
+    /// results/bench/cifar_grid_time.md.
+    #[arg(long)]
+    pub time_report: Option<PathBuf>,
+}
+
+/// What the time report reads of a manifest (`store::Manifest` writes it).
+#[derive(Deserialize)]
+struct Timing {
+    cell: TimingCell,
+    wall_seconds: f64,
+    rayon_threads: usize,
+    git_commit: String,
+    device: String,
+    #[serde(default)]
+    code_fingerprint: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TimingCell {
+    model: String,
+    framework: String,
+    interpreter: TimingInterp,
+}
+
+#[derive(Deserialize)]
+struct TimingInterp {
+    kind: String,
+}
+
+fn timing(dir: &Path, csv: &str) -> anyhow::Result<Timing> {
+    let path = dir.join("cells").join(csv.trim_end_matches(".csv").to_string() + ".json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: not a cell manifest", path.display()))
+}
+
+/// Sums of wall seconds and thread seconds (wall x the manifest's rayon threads: an upper bound
+/// of the CPU time when a cell ran on more than one thread).
+#[derive(Default, Clone, Copy)]
+struct Cost {
+    cells: usize,
+    wall: f64,
+    thread: f64,
+}
+
+impl Cost {
+    fn add(&mut self, t: &Timing) {
+        self.cells += 1;
+        self.wall += t.wall_seconds;
+        self.thread += t.wall_seconds * t.rayon_threads as f64;
+    }
+}
+
+/// The Markdown time report of the cells `both` folders hold; `differing` is how many of them
+/// differ per image (the report says so beside the times).
+fn time_report(fresh: &Path, reference: &Path, both: &[String], differing: usize) -> anyhow::Result<String> {
+    let mut rows: BTreeMap<(String, String, String), (Cost, Cost)> = BTreeMap::new();
+    let (mut tf, mut tr) = (Cost::default(), Cost::default());
+    let (mut made_f, mut made_r) = (BTreeSet::new(), BTreeSet::new());
+    for name in both {
+        let (f, r) = (timing(fresh, name)?, timing(reference, name)?);
+        let e = rows.entry((f.cell.model.clone(), f.cell.framework.clone(), f.cell.interpreter.kind.clone())).or_default();
+        e.0.add(&f);
+        e.1.add(&r);
+        tf.add(&f);
+        tr.add(&r);
+        made_f.insert(format!("{} on {}, {} thread(s), code {}", f.git_commit, f.device, f.rayon_threads, f.code_fingerprint.as_deref().unwrap_or("not recorded")));
+        made_r.insert(format!("{} ({} thread(s))", r.git_commit, r.rayon_threads));
+    }
+    let ratio = |a: f64, b: f64| if a > 0.0 { format!("{:.2}", b / a) } else { "-".into() };
+    let mut md = String::new();
+    writeln!(md, "# Cost of a re-run against the committed cells
+")?;
+    writeln!(md, "`cargo xtask compare {} {} --time-report ...`: {} cells in both, {} of them differing per image (every column but the seconds compared).
+", fresh.display(), reference.display(), both.len(), differing)?;
+    writeln!(md, "Wall seconds are each cell's own (its manifest's `wall_seconds`, summed over resumed runs); thread seconds are wall x the manifest's `rayon_threads`, an upper bound of CPU time for cells that ran on more than one thread. The committed cells were made over many commits, some on 2 threads and under other load, so the committed side is what its manifests record, not a controlled baseline; `cargo xtask bench-attack` and `bench-conv` are the like-for-like measurements.
+")?;
+    writeln!(md, "- re-run: {}", made_f.into_iter().collect::<Vec<_>>().join("; "))?;
+    writeln!(md, "- committed: {} distinct commits: {}
+", made_r.len(), made_r.into_iter().collect::<Vec<_>>().join(", "))?;
+    writeln!(md, "| model | framework | interpreter | cells | committed wall s | committed thread s | re-run wall s | committed / re-run (thread s) |")?;
+    writeln!(md, "|---|---|---|---:|---:|---:|---:|---:|")?;
+    for ((m, f, i), (cf, cr)) in &rows {
+        writeln!(md, "| {m} | {f} | {i} | {} | {:.0} | {:.0} | {:.0} | {} |", cf.cells, cr.wall, cr.thread, cf.wall, ratio(cf.thread, cr.thread))?;
+    }
+    writeln!(md, "| **all** | | | {} | {:.0} | {:.0} | {:.0} | {} |", tf.cells, tr.wall, tr.thread, tf.wall, ratio(tf.thread, tr.thread))?;
+    writeln!(md, "
+CPU hours: committed {:.2} (thread s) / {:.2} (wall s), re-run {:.2} (thread s).", tr.thread / 3600.0, tr.wall / 3600.0, tf.thread / 3600.0)?;
+    Ok(md)
 }
 
 fn csvs(dir: &Path) -> anyhow::Result<BTreeSet<String>> {
@@ -77,6 +171,17 @@ pub fn run(a: CompareArgs) -> anyhow::Result<()> {
             println!("  new in the fresh run: {n}");
         }
     }
+    if let Some(path) = &a.time_report {
+        let both: Vec<String> = csvs(&a.fresh)?.intersection(&csvs(&a.reference)?).cloned().collect();
+        let differing = diffs.iter().map(|d| d.split(':').next().unwrap_or("")).collect::<BTreeSet<_>>().len();
+        let md = time_report(&a.fresh, &a.reference, &both, differing)?;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(path, &md).with_context(|| format!("writing {}", path.display()))?;
+        print!("{md}");
+        println!("written to {}", path.display());
+    }
     if !diffs.is_empty() || (!a.common_only && (!missing.is_empty() || !new.is_empty())) {
         bail!("the per-image results differ from {}", a.reference.display());
     }
@@ -115,6 +220,31 @@ mod tests {
         write(&b, "c-1.csv", &[CellRow { l1: 0.100001, success: false, ..row.clone() }]);
         let (diffs, _, _, _) = compare_within(&a, &b, 1e-5).unwrap();
         assert!(diffs.len() == 1 && diffs[0].contains("success: 1 vs 0") && !diffs[0].contains("l1"), "{diffs:?}");
+        let _ = std::fs::remove_dir_all(base);
+    }
+
+    /// The time report sums each side's manifests per cell kind; thread seconds are wall x
+    /// threads (committed 2 x 30 + 1 x 10 = 70 thread s against the re-run's 5 + 2 = 7: 10.00).
+    #[test]
+    fn time_report_sums_manifests() {
+        let base = std::env::temp_dir().join(format!("advedge-compare-time-{}", std::process::id()));
+        let manifest = |dir: &Path, stem: &str, interp: &str, wall: f64, threads: usize| {
+            std::fs::create_dir_all(dir.join("cells")).unwrap();
+            let j = format!(r#"{{"cell":{{"model":"resnet20","framework":"pgd","interpreter":{{"kind":"{interp}"}}}},"wall_seconds":{wall},"rayon_threads":{threads},"git_commit":"abc","device":"cpu (burn-flex)","code_fingerprint":"f00"}}"#);
+            std::fs::write(dir.join("cells").join(format!("{stem}.json")), j).unwrap();
+        };
+        let (a, b) = (base.join("fresh"), base.join("ref"));
+        manifest(&a, "c1", "cam", 5.0, 1);
+        manifest(&a, "c2", "grad", 2.0, 1);
+        manifest(&b, "c1", "cam", 30.0, 2);
+        manifest(&b, "c2", "grad", 10.0, 1);
+        let md = time_report(&a, &b, &["c1.csv".into(), "c2.csv".into()], 0).unwrap();
+        assert!(md.contains("| resnet20 | pgd | cam | 1 | 30 | 60 | 5 | 12.00 |"), "{md}");
+        assert!(md.contains("| **all** | | | 2 | 40 | 70 | 7 | 10.00 |"), "{md}");
+        assert!(md.contains("2 cells in both, 0 of them differing"), "{md}");
+        // A missing manifest is an error naming the file.
+        let e = time_report(&a, &b, &["c3.csv".into()], 0).unwrap_err();
+        assert!(format!("{e:#}").contains("c3.json"), "{e:#}");
         let _ = std::fs::remove_dir_all(base);
     }
 }

@@ -2,8 +2,32 @@
 //! threads each take the next item until none is left, under one progress bar. A panic in a job
 //! becomes that item's error, so one bad item never takes the others down; with `stop_on_error`
 //! no new item starts after the first error.
+//!
+//! Each worker runs its items inside a rayon pool of its own ([`threads_per_job`] threads), so
+//! the kernels' parallel loops of one job never queue behind another job's, and a one-thread job
+//! runs them inline instead of handing each one to a shared pool thread and sleeping until it
+//! is done (two context switches per convolution).
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
+
+/// Threads of each job's rayon pool when `workers` jobs run at once: `RAYON_NUM_THREADS` when
+/// set (the rayon convention, per job here), else the machine's cores shared out, at least 1.
+pub fn threads_per_job(workers: usize) -> usize {
+    match std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.trim().parse::<usize>().ok()).filter(|&n| n > 0) {
+        Some(n) => n,
+        None => (std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) / workers.max(1)).max(1),
+    }
+}
+
+/// A rayon pool of `threads` threads named after its job worker.
+pub fn job_pool(worker: usize, threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(move |i| format!("job{worker}-rayon{i}"))
+        .stack_size(crate::STACK_BYTES)
+        .build()
+        .expect("building a job's rayon pool")
+}
 
 /// Run `job(worker, item)` over `items`; `on_done(item, result)` runs in the worker right after
 /// each item and returns the line to print above the bar. Returns each item's result in the
@@ -20,16 +44,18 @@ pub fn run<T: Sync, R: Send>(
     let stop = AtomicBool::new(false);
     let results: Mutex<Vec<Option<anyhow::Result<R>>>> = Mutex::new(items.iter().map(|_| None).collect());
     let bar = advedge_models::train::progress(items.len() as u64, 0, bar_label);
+    let threads = threads_per_job(workers);
     std::thread::scope(|s| {
         for w in 0..workers.max(1) {
             let (next, stop, results, bar, job, on_done) = (&next, &stop, &results, &bar, &job, &on_done);
+            let tp = job_pool(w, threads);
             s.spawn(move || loop {
                 if stop.load(Ordering::SeqCst) {
                     break;
                 }
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(item) = items.get(i) else { break };
-                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(w, item)));
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tp.install(|| job(w, item))));
                 let r = r.unwrap_or_else(|e| Err(anyhow::anyhow!("panicked: {}", e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default())));
                 let line = on_done(item, &r);
                 bar.suspend(|| println!("{line}"));
@@ -67,5 +93,18 @@ mod tests {
         let r = run(&items, 1, "test", true, job, |x, _| format!("{x}"));
         assert!(r[1].as_ref().unwrap().is_ok() && r[2].as_ref().unwrap().is_err());
         assert!(r[3].is_none() && r[5].is_none(), "no item starts after the first error");
+    }
+
+    /// Each worker's jobs run on a pool of their own, of the size `threads_per_job` gives.
+    #[test]
+    fn jobs_run_in_their_own_pools() {
+        let items: Vec<u32> = (0..4).collect();
+        let r = run(&items, 2, "test", false, |w, _| Ok((w, rayon::current_thread_index().is_some(), rayon::current_num_threads(), std::thread::current().name().map(String::from))), |x, _| format!("{x}"));
+        for x in r {
+            let (w, in_pool, n, name) = x.unwrap().unwrap();
+            assert!(in_pool, "the job runs on a pool thread");
+            assert_eq!(n, super::threads_per_job(2));
+            assert!(name.unwrap_or_default().starts_with(&format!("job{w}-rayon")));
+        }
     }
 }

@@ -107,8 +107,9 @@ fn run_cell(c: &Cell, dir: &Path, subset: bool, fresh: bool) -> anyhow::Result<S
     Ok(summarize(&out, &clean))
 }
 
+/// The threads of the rayon pool this cell ran on (its job's pool: `pool::threads_per_job`).
 fn rayon_threads() -> usize {
-    std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+    rayon::current_num_threads()
 }
 
 /// Checks of the command line that need no grid: the profile's name (it becomes a folder) and
