@@ -116,3 +116,10 @@ fn gradient_equals_gemm_path_bit_for_bit() {
         true,
     );
 }
+
+/// The kernels keep each weight tensor's repacked copy per thread; a buffer changed in place
+/// (even only a zero's sign) must not be served from that cache.
+#[test]
+fn weight_cache_checks_the_bits() {
+    conv_fma::check_weight_cache().unwrap();
+}

@@ -291,10 +291,9 @@ fn conv3d_impl<
     if dtype == DType::F32
         && let Some(g) = super::conv_fma::Same2d::conv(x_shape, w_shape, options)
     {
-        let mut output = vec![zero; batch_size * channels_out * out_d * out_h * out_w];
-        if super::conv_fma::conv2d(&g, bytemuck::cast_slice(x_data), bytemuck::cast_slice(w_data), bytemuck::cast_slice_mut(&mut output)) {
+        if let Some(output) = super::conv_fma::conv2d(&g, bytemuck::cast_slice(x_data), bytemuck::cast_slice(w_data)) {
             let shape = [batch_size, channels_out, out_d, out_h, out_w];
-            return super::conv_common::finish_with_bias(output, bias, shape, dtype);
+            return super::conv_common::finish_with_bias(bytemuck::allocation::cast_vec::<f32, T>(output), bias, shape, dtype);
         }
     }
 

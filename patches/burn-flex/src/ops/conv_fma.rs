@@ -147,46 +147,55 @@ impl Same2d {
     }
 }
 
-/// Forward convolution into `out` (`[batch, c_out, h, w]`, bias not added). Returns false (and
-/// leaves `out` alone) where the GEMM path must run.
-pub(crate) fn conv2d(g: &Same2d, x: &[f32], w: &[f32], out: &mut [f32]) -> bool {
+/// Forward convolution (`[batch, c_out, h, w]`, bias not added), or `None` where the GEMM path
+/// must run.
+pub(crate) fn conv2d(g: &Same2d, x: &[f32], w: &[f32]) -> Option<Vec<f32>> {
     if !active() {
-        return false;
+        return None;
     }
     let hw = g.hw();
     let k = g.c_in * g.taps();
     // Every tile must go through gemm's blocked kernels (the last one may be short).
     let last = hw - (hw - 1) / FORWARD_TILE * FORWARD_TILE;
     if !forward_gemm_is_blocked(g.c_out, last, k) || !forward_gemm_is_blocked(g.c_out, hw.min(FORWARD_TILE), k) {
-        return false;
+        return None;
     }
-    debug_assert_eq!(out.len(), g.batch * g.c_out * hw);
     DIRECT_CALLS.fetch_add(1, Ordering::Relaxed);
     // SAFETY: `cpu_ok` checked the instruction sets; lengths follow from the shapes.
-    unsafe { imp::conv2d(g, x, w, out) };
-    true
+    Some(unsafe { written(g.batch * g.c_out * hw, |out| imp::conv2d(g, x, w, out)) })
 }
 
 /// Input gradient: `out[b, c_out, p] = sum over taps of sum over c_in of
-/// w[c_in, c_out, tap] * x[b, c_in, p - tap]`, with `conv_transpose3d_impl`'s tiling rules.
-/// Returns false where the GEMM path must run.
-pub(crate) fn conv_transpose2d(g: &Same2d, x: &[f32], w: &[f32], out: &mut [f32], tile_len: usize) -> bool {
+/// w[c_in, c_out, tap] * x[b, c_in, p - tap]`, with `conv_transpose3d_impl`'s tiling rules, or
+/// `None` where the GEMM path must run.
+pub(crate) fn conv_transpose2d(g: &Same2d, x: &[f32], w: &[f32], tile_len: usize) -> Option<Vec<f32>> {
     if !active() {
-        return false;
+        return None;
     }
     let hw = g.hw();
     let col_ch = g.c_out * g.taps();
     let last = hw - (hw - 1) / tile_len * tile_len;
     // gemm's gevv (depth <= 2) and gemv (a side of 1) paths, and more than one depth block.
     if g.c_in <= 2 || g.c_in > 512 || col_ch <= 1 || last <= 1 || tile_len.min(hw) <= 1 {
-        return false;
+        return None;
     }
     debug_assert!(gemm_kc(col_ch, tile_len.min(hw), g.c_in) == g.c_in);
-    debug_assert_eq!(out.len(), g.batch * g.c_out * hw);
     DIRECT_CALLS.fetch_add(1, Ordering::Relaxed);
     // SAFETY: as in `conv2d`.
-    unsafe { imp::conv_transpose2d(g, x, w, out) };
-    true
+    Some(unsafe { written(g.batch * g.c_out * hw, |out| imp::conv_transpose2d(g, x, w, out)) })
+}
+
+/// A vector of `n` values that `fill` writes, every one of them, through the pointer it gets
+/// (the kernels store each output once, so zeroing it first would be a wasted pass).
+///
+/// # Safety
+/// `fill` must write all `n` values before it returns, through the raw pointer only.
+unsafe fn written(n: usize, fill: impl FnOnce(*mut f32)) -> Vec<f32> {
+    let mut v: Vec<f32> = Vec::with_capacity(n);
+    fill(v.as_mut_ptr());
+    // SAFETY: the caller's contract; f32 has no invalid bit patterns.
+    unsafe { v.set_len(n) };
+    v
 }
 
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
@@ -513,10 +522,9 @@ mod imp {
     /// Runs `f(b, t0, t1, out_b)` for every batch item `b` and tile `[t0, t1)` of `FORWARD_TILE`
     /// positions, in parallel (so that a batch of one still uses every thread). `out_b` points
     /// at item `b`'s output, `[c_out][hw]`.
-    fn for_each_tile(g: &Same2d, out: &mut [f32], f: impl Fn(usize, usize, usize, *mut f32) + Sync + Send) {
+    fn for_each_tile(g: &Same2d, out: *mut f32, f: impl Fn(usize, usize, usize, *mut f32) + Sync + Send) {
         let (hw, per) = (g.hw(), g.c_out * g.hw());
-        assert_eq!(out.len(), g.batch * per);
-        let (tiles, base) = (hw.div_ceil(FORWARD_TILE), Out(out.as_mut_ptr()));
+        let (tiles, base) = (hw.div_ceil(FORWARD_TILE), Out(out));
         let task = |i: usize| {
             let (b, t0) = (i / tiles, i % tiles * FORWARD_TILE);
             let base = base;
@@ -531,9 +539,42 @@ mod imp {
         (0..g.batch * tiles).for_each(task);
     }
 
+    /// [`tap_major`] of `w`, kept per thread for the weights it was last asked for: an attack
+    /// convolves by the same weights at every step. A hit needs the cached copy of the weights
+    /// to equal `w` bit for bit (the pointer alone could be reused by other weights), and the
+    /// cache is emptied once it holds more than `TAP_MAJOR_CACHE_FLOATS`.
+    pub(super) fn cached_tap_major(g: &Same2d, w: &[f32], forward: bool) -> std::sync::Arc<Vec<f32>> {
+        use std::collections::HashMap;
+        use std::sync::Arc;
+        type Cache = (usize, HashMap<(usize, usize, bool, usize, usize), (Vec<u32>, Arc<Vec<f32>>)>);
+        const TAP_MAJOR_CACHE_FLOATS: usize = 16 << 20;
+        std::thread_local! {
+            static CACHE: core::cell::RefCell<Cache> = core::cell::RefCell::new((0, HashMap::new()));
+        }
+        let bits: &[u32] = bytemuck::cast_slice(w);
+        let key = (w.as_ptr() as usize, w.len(), forward, g.c_in, g.taps());
+        CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            if let Some((orig, packed)) = c.1.get(&key)
+                && orig.as_slice() == bits
+            {
+                return packed.clone();
+            }
+            let packed = Arc::new(tap_major(g, w, forward));
+            if c.0 + 2 * w.len() > TAP_MAJOR_CACHE_FLOATS {
+                *c = (0, HashMap::new());
+            }
+            if let Some((old, _)) = c.1.insert(key, (bits.to_vec(), packed.clone())) {
+                c.0 -= 2 * old.len();
+            }
+            c.0 += 2 * w.len();
+            packed
+        })
+    }
+
     /// `w` rearranged to `[tap][c_in][c_out]`, from `[c_out][c_in][tap]` (`forward`) or
     /// `[c_in][c_out][tap]`.
-    fn tap_major(g: &Same2d, w: &[f32], forward: bool) -> Vec<f32> {
+    pub(super) fn tap_major(g: &Same2d, w: &[f32], forward: bool) -> Vec<f32> {
         let taps = g.taps();
         let mut wt = vec![0f32; taps * g.c_in * g.c_out];
         for ci in 0..g.c_in {
@@ -548,22 +589,23 @@ mod imp {
     }
 
     /// # Safety
-    /// AVX2 and FMA present; `x`, `w`, `out` sized for `g`.
-    pub unsafe fn conv2d(g: &Same2d, x: &[f32], w: &[f32], out: &mut [f32]) {
+    /// AVX2 and FMA present; `x`, `w` sized for `g`, `out` valid for `batch * c_out * hw`
+    /// writes (each element is written once).
+    pub unsafe fn conv2d(g: &Same2d, x: &[f32], w: &[f32], out: *mut f32) {
         if avx512() { forward::<Avx512>(g, x, w, out) } else { forward::<Avx2>(g, x, w, out) }
     }
 
     /// # Safety
     /// As `conv2d`; `w` is `[c_in, c_out, kh, kw]`.
-    pub unsafe fn conv_transpose2d(g: &Same2d, x: &[f32], w: &[f32], out: &mut [f32]) {
+    pub unsafe fn conv_transpose2d(g: &Same2d, x: &[f32], w: &[f32], out: *mut f32) {
         if avx512() { gradient::<Avx512>(g, x, w, out) } else { gradient::<Avx2>(g, x, w, out) }
     }
 
-    fn forward<I: Isa>(g: &Same2d, x: &[f32], w: &[f32], out: &mut [f32]) {
+    fn forward<I: Isa>(g: &Same2d, x: &[f32], w: &[f32], out: *mut f32) {
         let (hw, taps, l) = (g.hw(), g.taps(), I::LANES);
         let k = g.c_in * taps;
         // Depth order (tap, c_in): wt[k * c_out + co].
-        let (wt, table) = (&tap_major(g, w, true), &*cached_tap_masks(g, l, 1));
+        let (wt, table) = (&*cached_tap_major(g, w, true), &*cached_tap_masks(g, l, 1));
         for_each_tile(g, out, |b, t0, t1, ob| {
             let xb = x[b * g.c_in * hw..].as_ptr();
             // The GEMM path's tiles, so the same depth blocks.
@@ -588,9 +630,9 @@ mod imp {
         });
     }
 
-    fn gradient<I: Isa>(g: &Same2d, x: &[f32], w: &[f32], out: &mut [f32]) {
+    fn gradient<I: Isa>(g: &Same2d, x: &[f32], w: &[f32], out: *mut f32) {
         let (hw, taps, l) = (g.hw(), g.taps(), I::LANES);
-        let (wt, table) = (&tap_major(g, w, false), &*cached_tap_masks(g, l, -1));
+        let (wt, table) = (&*cached_tap_major(g, w, false), &*cached_tap_masks(g, l, -1));
         // Each output element is computed on its own, so any tiling gives the same values.
         for_each_tile(g, out, |b, t0, t1, ob| {
             let xb = x[b * g.c_in * hw..].as_ptr();
@@ -615,11 +657,34 @@ mod imp {
     pub fn cpu_ok() -> bool {
         false
     }
-    pub unsafe fn conv2d(_: &Same2d, _: &[f32], _: &[f32], _: &mut [f32]) {
+    pub unsafe fn conv2d(_: &Same2d, _: &[f32], _: &[f32], _: *mut f32) {
         unreachable!()
     }
-    pub unsafe fn conv_transpose2d(_: &Same2d, _: &[f32], _: &[f32], _: &mut [f32]) {
+    pub unsafe fn conv_transpose2d(_: &Same2d, _: &[f32], _: &[f32], _: *mut f32) {
         unreachable!()
     }
 }
 
+
+/// Check of the packed-weight cache for tests outside this crate (a patched dependency's own
+/// tests cannot run from the workspace): the same buffer changed in place, here only in the sign
+/// of a zero, which `==` on floats would not see, must be packed again. `Err` says what differed.
+#[doc(hidden)]
+pub fn check_weight_cache() -> Result<(), String> {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    {
+        let g = Same2d { batch: 1, c_in: 2, c_out: 3, h: 4, w: 4, kh: 3, kw: 3, ph: 1, pw: 1 };
+        let mut w: Vec<f32> = (0..g.c_in * g.c_out * 9).map(|i| i as f32).collect();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for forward in [true, false] {
+            for zero in [0.0f32, -0.0, 0.0] {
+                w[0] = zero;
+                let (cached, fresh) = (imp::cached_tap_major(&g, &w, forward), imp::tap_major(&g, &w, forward));
+                if bits(&cached) != bits(&fresh) {
+                    return Err(format!("forward {forward}, w[0] = {zero:?}: cached packing differs from a fresh one"));
+                }
+            }
+        }
+    }
+    Ok(())
+}

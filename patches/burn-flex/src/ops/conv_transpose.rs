@@ -332,17 +332,16 @@ fn conv_transpose3d_impl<
             dtype,
         );
     }
-    let mut output = vec![zero; output_size];
-
     // advedge patch: the input gradient of a 2D stride-1 "same" f32 convolution takes the
     // direct FMA kernel, which gives the same bits as the GEMM + col2im below (see `conv_fma`).
     if dtype == DType::F32
         && let Some(g) = super::conv_fma::Same2d::conv_transpose(x_shape, w_shape, options)
-        && super::conv_fma::conv_transpose2d(&g, bytemuck::cast_slice(x_data), bytemuck::cast_slice(w_data), bytemuck::cast_slice_mut(&mut output), tile_size)
+        && let Some(output) = super::conv_fma::conv_transpose2d(&g, bytemuck::cast_slice(x_data), bytemuck::cast_slice(w_data), tile_size)
     {
         let shape = [batch_size, out_channels, out_d, out_h, out_w];
-        return super::conv_common::finish_with_bias(output, bias, shape, dtype);
+        return super::conv_common::finish_with_bias(bytemuck::allocation::cast_vec::<f32, T>(output), bias, shape, dtype);
     }
+    let mut output = vec![zero; output_size];
 
     let group_chunk_len = out_channels_per_group * out_spatial;
     #[cfg(feature = "rayon")]
