@@ -159,7 +159,8 @@ pub fn run(a: CompareArgs) -> anyhow::Result<()> {
     if a.tolerance > 0.0 {
         println!("numeric columns compared within {}", a.tolerance);
     }
-    println!("{} cells in both, {} differ in {} rows; {} only in {}, {} only in {}", same, diffs.iter().map(|d| d.split(':').next().unwrap_or("")).collect::<BTreeSet<_>>().len(), diffs.len(), missing.len(), a.reference.display(), new.len(), a.fresh.display());
+    let differing = diffs.iter().map(|d| d.split(':').next().unwrap_or("")).collect::<BTreeSet<_>>().len();
+    println!("{} cells in both, {} differ in {} rows; {} only in {}, {} only in {}", same, differing, diffs.len(), missing.len(), a.reference.display(), new.len(), a.fresh.display());
     for d in &diffs {
         println!("  differs: {d}");
     }
@@ -173,7 +174,6 @@ pub fn run(a: CompareArgs) -> anyhow::Result<()> {
     }
     if let Some(path) = &a.time_report {
         let both: Vec<String> = csvs(&a.fresh)?.intersection(&csvs(&a.reference)?).cloned().collect();
-        let differing = diffs.iter().map(|d| d.split(':').next().unwrap_or("")).collect::<BTreeSet<_>>().len();
         let md = time_report(&a.fresh, &a.reference, &both, differing)?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
