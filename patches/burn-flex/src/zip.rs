@@ -115,6 +115,48 @@ impl ZipNest {
     }
 }
 
+impl ZipNest {
+    /// Number of elements the nest visits.
+    fn numel(&self) -> usize {
+        self.shape[..self.ndim].iter().product()
+    }
+
+    /// advedge patch: the nest cut along its outermost dim into `parts` consecutive pieces,
+    /// each with the index (in row-major output order) of its first element. Visiting the
+    /// pieces in order visits what the whole nest visits, in the same order.
+    fn split_outer(&self, parts: usize) -> Vec<(ZipNest, usize)> {
+        let rows = self.shape[0];
+        let row_len = self.numel() / rows;
+        let parts = parts.clamp(1, rows);
+        (0..parts)
+            .map(|p| {
+                let (a, b) = (rows * p / parts, rows * (p + 1) / parts);
+                let mut n = *self;
+                n.shape[0] = b - a;
+                n.lhs_offset = (self.lhs_offset as isize + a as isize * self.lhs_strides[0]) as usize;
+                n.rhs_offset = (self.rhs_offset as isize + a as isize * self.rhs_strides[0]) as usize;
+                (n, a * row_len)
+            })
+            .filter(|(n, _)| n.shape[0] > 0)
+            .collect()
+    }
+}
+
+/// advedge patch: how many pieces a nest is cut into for the rayon pool (1: run it here).
+fn parallel_parts(nest: &ZipNest) -> usize {
+    if nest.ndim == 0 || !crate::ops::elementwise_par::worth(nest.numel()) {
+        return 1;
+    }
+    #[cfg(feature = "rayon")]
+    {
+        (4 * rayon::current_num_threads()).min(nest.shape[0])
+    }
+    #[cfg(not(feature = "rayon"))]
+    {
+        1
+    }
+}
+
 /// Jointly collapse two same-shape layouts into the minimum-rank
 /// equivalent loop nest.
 ///
@@ -200,9 +242,10 @@ pub(crate) fn zip_map<L, R, Out, F>(
     op: F,
 ) -> Option<Vec<Out>>
 where
-    L: Copy,
-    R: Copy,
-    F: Fn(L, R) -> Out,
+    L: Copy + Sync,
+    R: Copy + Sync,
+    Out: Send,
+    F: Fn(L, R) -> Out + Sync,
 {
     let numel = lhs_layout.num_elements();
     if numel == 0 {
@@ -217,32 +260,73 @@ where
         return Some(out);
     }
 
+    // advedge patch: every element of `out` is written exactly once, by `map_runs_into`, in
+    // row-major order; above the threshold the nest is cut along its outer dim and the pieces
+    // fill disjoint ranges of `out` on the rayon pool.
+    let parts = parallel_parts(&nest);
+    let spare = &mut out.spare_capacity_mut()[..numel];
+    if parts > 1 {
+        #[cfg(feature = "rayon")]
+        {
+            use rayon::prelude::*;
+            let pieces = nest.split_outer(parts);
+            let mut slices = Vec::with_capacity(pieces.len());
+            let mut rest = spare;
+            for (i, (n, at)) in pieces.iter().enumerate() {
+                let next_at = pieces.get(i + 1).map_or(numel, |p| p.1);
+                let (here, tail) = rest.split_at_mut(next_at - at);
+                slices.push((n, here));
+                rest = tail;
+            }
+            slices.into_par_iter().for_each(|(n, o)| map_runs_into(n, lhs, rhs, o, &op));
+        }
+    } else {
+        map_runs_into(&nest, lhs, rhs, spare, &op);
+    }
+    // SAFETY: `map_runs_into` wrote all `numel` elements (the pieces cover the nest).
+    unsafe { out.set_len(numel) };
+    Some(out)
+}
+
+/// The body of [`zip_map`] for one nest: `op` over its runs, written in order into `out`, which
+/// holds exactly the nest's elements.
+fn map_runs_into<L, R, Out, F>(nest: &ZipNest, lhs: &[L], rhs: &[R], out: &mut [core::mem::MaybeUninit<Out>], op: &F)
+where
+    L: Copy,
+    R: Copy,
+    F: Fn(L, R) -> Out,
+{
     let (len, l_st, r_st) = nest.inner();
+    let mut k = 0;
     match (l_st, r_st) {
         (1, 1) => nest.for_each_run(|lb, rb| {
-            out.extend(
-                lhs[lb..lb + len]
-                    .iter()
-                    .zip(&rhs[rb..rb + len])
-                    .map(|(&a, &b)| op(a, b)),
-            );
+            for ((o, &a), &b) in out[k..k + len].iter_mut().zip(&lhs[lb..lb + len]).zip(&rhs[rb..rb + len]) {
+                o.write(op(a, b));
+            }
+            k += len;
         }),
         (1, 0) => nest.for_each_run(|lb, rb| {
             let b = rhs[rb];
-            out.extend(lhs[lb..lb + len].iter().map(|&a| op(a, b)));
+            for (o, &a) in out[k..k + len].iter_mut().zip(&lhs[lb..lb + len]) {
+                o.write(op(a, b));
+            }
+            k += len;
         }),
         (0, 1) => nest.for_each_run(|lb, rb| {
             let a = lhs[lb];
-            out.extend(rhs[rb..rb + len].iter().map(|&b| op(a, b)));
+            for (o, &b) in out[k..k + len].iter_mut().zip(&rhs[rb..rb + len]) {
+                o.write(op(a, b));
+            }
+            k += len;
         }),
         _ => nest.for_each_run(|lb, rb| {
-            out.extend(
-                (0..len).map(|i| op(lhs[lb + i * l_st as usize], rhs[rb + i * r_st as usize])),
-            );
+            for (i, o) in out[k..k + len].iter_mut().enumerate() {
+                o.write(op(lhs[lb + i * l_st as usize], rhs[rb + i * r_st as usize]));
+            }
+            k += len;
         }),
     }
-    debug_assert_eq!(out.len(), numel);
-    Some(out)
+    assert_eq!(k, out.len(), "zip_map: the nest did not cover its output");
 }
 
 /// Apply `op` over a collapsed nest *in place*, writing the result back
@@ -262,14 +346,45 @@ where
 /// strided — and monomorphized per call site so LLVM autovectorizes it.
 pub(crate) fn zip_apply_inplace<D, S, F>(nest: &ZipNest, dst: &mut [D], src: &[S], op: F)
 where
-    D: Copy,
-    S: Copy,
-    F: Fn(D, S) -> D,
+    D: Copy + Send,
+    S: Copy + Sync,
+    F: Fn(D, S) -> D + Sync,
 {
     debug_assert!(
         nest.lhs_is_dense(),
         "zip_apply_inplace: destination must be dense"
     );
+    // advedge patch: above the threshold, cut the nest along its outer dim; a dense destination
+    // makes each piece's elements one contiguous range of `dst`, so the pieces run on the rayon
+    // pool on disjoint slices, each rebased to start at 0.
+    let parts = parallel_parts(nest);
+    if parts > 1 && !nest.shape[..nest.ndim].contains(&0) {
+        #[cfg(feature = "rayon")]
+        {
+            use rayon::prelude::*;
+            let pieces = nest.split_outer(parts);
+            let mut slices = Vec::with_capacity(pieces.len());
+            let mut rest = &mut dst[nest.lhs_offset..nest.lhs_offset + nest.numel()];
+            for (mut n, _) in pieces {
+                let (here, tail) = rest.split_at_mut(n.numel());
+                n.lhs_offset = 0;
+                slices.push((n, here));
+                rest = tail;
+            }
+            slices.into_par_iter().for_each(|(n, d)| apply_runs(&n, d, src, &op));
+            return;
+        }
+    }
+    apply_runs(nest, dst, src, &op);
+}
+
+/// The body of [`zip_apply_inplace`] for one nest.
+fn apply_runs<D, S, F>(nest: &ZipNest, dst: &mut [D], src: &[S], op: &F)
+where
+    D: Copy,
+    S: Copy,
+    F: Fn(D, S) -> D,
+{
     if nest.ndim == 0 {
         // All dims were size 1: a single element.
         dst[nest.lhs_offset] = op(dst[nest.lhs_offset], src[nest.rhs_offset]);

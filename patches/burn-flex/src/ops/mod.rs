@@ -100,6 +100,7 @@ pub mod conv_fma;
 pub mod conv;
 pub mod conv_transpose;
 pub mod cumulative;
+pub(crate) mod elementwise_par;
 pub mod deform_conv;
 pub mod expand;
 #[cfg(feature = "fft")]
