@@ -3,6 +3,7 @@
 //! pass. Input size follows the model (32 for CIFAR models, 224 for torchvision ones). Writes a
 //! Markdown table to results/bench/interpreters[-<model>].md (what this machine measured).
 use crate::repo;
+use crate::bench_profile as conv_profile;
 use advedge_interpreters::cam::cam_raw;
 use advedge_interpreters::grad::{grad_map_explicit, minmax};
 use advedge_interpreters::{Interpreter, ReluDeriv};
@@ -30,6 +31,11 @@ pub struct BenchInterpArgs {
     /// Where the Markdown table goes (default results/bench/interpreters[-<model>].md).
     #[arg(long)]
     out: Option<std::path::PathBuf>,
+    /// Also time every convolution of one PGD x CAM and one PGD x Grad step per batch size
+    /// (geometry, path, time) and write results/bench/conv_profile-<model>.{md,json}
+    /// (`tools/bench_torch_step.py --profile` adds PyTorch's side).
+    #[arg(long)]
+    conv_profile: bool,
 }
 
 /// Writes a benchmark's Markdown table (creating its folder) and prints it.
@@ -66,25 +72,18 @@ pub fn bench(a: BenchInterpArgs) -> anyhow::Result<()> {
         "# Interpreter timings ({}, {side}x{side})\n\nMachine: {} CPU threads (RAYON_NUM_THREADS={threads}), device {}, burn 0.22.1, f32. Command: `cargo xtask bench-interpreters --model {} --device {}`; mean of {} runs after one warm-up (each run reads its result back to the host).\n\n| operation | batch | ms per batch | ms per image |\n|---|---|---|---|\n",
         card.description, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), repo::device_name(), a.model, a.device, a.reps
     );
+    let mut profiles = Vec::new();
     for b in batches {
         let x = Tensor::<4>::random([b, 3, side, side], Distribution::Uniform(0.0, 1.0), &dev);
         let cls = tensor_io::labels(&vec![3; b], &dev);
         let cls_ad = tensor_io::labels(&vec![3; b], &ad);
-        let mut row = |name: &str, s: f64| md.push_str(&format!("| {name} | {b} | {:.1} | {:.2} |\n", s * 1e3, s * 1e3 / b as f64));
-        let t = time(a.reps, || { let _ = tensor_io::to_vec(Interpreter::Cam.explain(&model, x.clone(), cls.clone())); });
-        row("CAM map", t);
-        let t = time(a.reps, || { let _ = tensor_io::to_vec(Interpreter::Grad { pool }.explain(&model, x.clone(), cls.clone())); });
-        row("Grad map, first order (autodiff)", t);
-        let t = time(a.reps, || { let _ = tensor_io::to_vec(grad_map_explicit(&model, x.clone(), cls.clone(), pool, ReluDeriv::Exact)); });
-        row("Grad map, explicit backward graph (no autodiff)", t);
-        let t = time(a.reps, || {
+        let grad_step = || {
             let xa = x.clone().autodiff().require_grad();
             let s = grad_map_explicit(&mad, xa.clone(), cls_ad.clone(), pool, ReluDeriv::PAPER);
             let g = xa.grad(&s.powf_scalar(2.0).sum().backward()).unwrap();
             let _ = tensor_io::to_vec(g);
-        });
-        row("PGD x Grad attack step: explicit soft-ReLU map + backward (second order)", t);
-        let t = time(a.reps, || {
+        };
+        let cam_step = || {
             // One PGD x CAM step: logits and the differentiable CAM from one forward, a
             // classification + map loss, one backward to the input.
             let xa = x.clone().autodiff().require_grad();
@@ -92,20 +91,48 @@ pub fn bench(a: BenchInterpArgs) -> anyhow::Result<()> {
             let cam = minmax(cam_raw(f.last, mad.fc_weight(), cls_ad.clone()), 1e-12);
             let l = f.logits.sum() + cam.powf_scalar(2.0).sum();
             let _ = tensor_io::to_vec(xa.grad(&l.backward()).unwrap());
-        });
+        };
+        let mut step_ms = Vec::new();
+        let mut row = |name: &str, s: f64| md.push_str(&format!("| {name} | {b} | {:.1} | {:.2} |\n", s * 1e3, s * 1e3 / b as f64));
+        let t = time(a.reps, || { let _ = tensor_io::to_vec(Interpreter::Cam.explain(&model, x.clone(), cls.clone())); });
+        row("CAM map", t);
+        let t = time(a.reps, || { let _ = tensor_io::to_vec(Interpreter::Grad { pool }.explain(&model, x.clone(), cls.clone())); });
+        row("Grad map, first order (autodiff)", t);
+        let t = time(a.reps, || { let _ = tensor_io::to_vec(grad_map_explicit(&model, x.clone(), cls.clone(), pool, ReluDeriv::Exact)); });
+        row("Grad map, explicit backward graph (no autodiff)", t);
+        let t = time(a.reps, grad_step);
+        row("PGD x Grad attack step: explicit soft-ReLU map + backward (second order)", t);
+        step_ms.push(("PGD x Grad", t));
+        let t = time(a.reps, cam_step);
         row("PGD x CAM attack step: forward + CAM + backward", t);
+        step_ms.push(("PGD x CAM", t));
         let t = time(a.reps, || {
             let xa = x.clone().autodiff().require_grad();
             let l = mad.forward(xa.clone()).sum();
             let _ = tensor_io::to_vec(xa.grad(&l.backward()).unwrap());
         });
         row("reference: forward + input gradient (first order)", t);
+        if a.conv_profile {
+            for (name, step) in [("PGD x CAM", &cam_step as &dyn Fn()), ("PGD x Grad", &grad_step)] {
+                let seconds = step_ms.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).unwrap_or(f64::NAN);
+                profiles.push(conv_profile::record(name, b, seconds, step));
+            }
+        }
     }
     let path = a.out.clone().unwrap_or_else(|| {
         let name = if a.model == "resnet20" { "interpreters.md".to_string() } else { format!("interpreters-{}.md", a.model) };
         repo::root().join("results").join("bench").join(name)
     });
-    write_report(&path, &md)
+    write_report(&path, &md)?;
+    if a.conv_profile {
+        let dir = path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+        let (md, json) = conv_profile::pages(&a.model, &card.description, side, &profiles)?;
+        write_report(&dir.join(format!("conv_profile-{}.md", a.model)), &md)?;
+        let json_path = dir.join(format!("conv_profile-{}.json", a.model));
+        std::fs::write(&json_path, json)?;
+        println!("wrote {}", json_path.display());
+    }
+    Ok(())
 }
 
 #[derive(clap::Args)]

@@ -4,6 +4,7 @@
 pub mod attack_cmd;
 pub mod bench_attack;
 pub mod bench_cmd;
+pub mod bench_profile;
 pub mod cli;
 pub mod data_source;
 pub mod eps_curve;

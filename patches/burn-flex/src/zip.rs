@@ -123,7 +123,8 @@ impl ZipNest {
 
     /// advedge patch: the nest cut along its outermost dim into `parts` consecutive pieces,
     /// each with the index (in row-major output order) of its first element. Visiting the
-    /// pieces in order visits what the whole nest visits, in the same order.
+    /// pieces in order visits what the whole nest visits, in the same order. `parts` is clamped
+    /// to the rows, so no piece is empty.
     fn split_outer(&self, parts: usize) -> Vec<(ZipNest, usize)> {
         let rows = self.shape[0];
         let row_len = self.numel() / rows;
@@ -137,7 +138,6 @@ impl ZipNest {
                 n.rhs_offset = (self.rhs_offset as isize + a as isize * self.rhs_strides[0]) as usize;
                 (n, a * row_len)
             })
-            .filter(|(n, _)| n.shape[0] > 0)
             .collect()
     }
 }
@@ -149,7 +149,7 @@ fn parallel_parts(nest: &ZipNest) -> usize {
     }
     #[cfg(feature = "rayon")]
     {
-        (4 * rayon::current_num_threads()).min(nest.shape[0])
+        crate::ops::elementwise_par::pieces().min(nest.shape[0])
     }
     #[cfg(not(feature = "rayon"))]
     {

@@ -45,6 +45,26 @@ pub fn direct_calls() -> usize {
     DIRECT_CALLS.load(Ordering::SeqCst)
 }
 
+#[cfg(feature = "std")]
+std::thread_local! {
+    static DIRECT_HERE: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+}
+
+fn count_direct() {
+    DIRECT_CALLS.fetch_add(1, Ordering::Relaxed);
+    #[cfg(feature = "std")]
+    DIRECT_HERE.with(|c| c.set(c.get() + 1));
+}
+
+/// How many convolutions the direct kernels have computed for calls made on this thread (0
+/// without `std`).
+pub(crate) fn direct_calls_here() -> usize {
+    #[cfg(feature = "std")]
+    return DIRECT_HERE.with(|c| c.get());
+    #[cfg(not(feature = "std"))]
+    0
+}
+
 /// Turns the direct kernels on or off (process-wide; on by default).
 pub fn set_enabled(on: bool) {
     ENABLED.store(on, Ordering::SeqCst);
@@ -160,7 +180,7 @@ pub(crate) fn conv2d(g: &Same2d, x: &[f32], w: &[f32]) -> Option<Vec<f32>> {
     if !forward_gemm_is_blocked(g.c_out, last, k) || !forward_gemm_is_blocked(g.c_out, hw.min(FORWARD_TILE), k) {
         return None;
     }
-    DIRECT_CALLS.fetch_add(1, Ordering::Relaxed);
+    count_direct();
     // SAFETY: `cpu_ok` checked the instruction sets; lengths follow from the shapes.
     Some(unsafe { written(g.batch * g.c_out * hw, |out| imp::conv2d(g, x, w, out)) })
 }
@@ -180,7 +200,7 @@ pub(crate) fn conv_transpose2d(g: &Same2d, x: &[f32], w: &[f32], tile_len: usize
         return None;
     }
     debug_assert!(gemm_kc(col_ch, tile_len.min(hw), g.c_in) == g.c_in);
-    DIRECT_CALLS.fetch_add(1, Ordering::Relaxed);
+    count_direct();
     // SAFETY: as in `conv2d`.
     Some(unsafe { written(g.batch * g.c_out * hw, |out| imp::conv_transpose2d(g, x, w, out)) })
 }

@@ -25,10 +25,16 @@ pub(crate) fn worth(n: usize) -> bool {
     }
 }
 
-/// Chunk length for `n` elements: a few chunks per thread, for balance when a thread is late.
+/// Pieces per pool thread a split loop is cut into, for balance when a thread is late.
+#[cfg(feature = "rayon")]
+pub(crate) fn pieces() -> usize {
+    4 * rayon::current_num_threads()
+}
+
+/// Chunk length for `n` elements: [`pieces`] chunks of at least 4096 elements.
 #[cfg(feature = "rayon")]
 fn chunk_len(n: usize) -> usize {
-    n.div_ceil(4 * rayon::current_num_threads()).max(4096)
+    n.div_ceil(pieces()).max(4096)
 }
 
 /// `x = op(x)` for every element.

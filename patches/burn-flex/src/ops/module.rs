@@ -66,13 +66,15 @@ impl ModuleOps<Flex> for Flex {
         options: ConvOptions<2>,
     ) -> FloatTensor<Flex> {
         let (x, options) = pad_asymmetric_conv_input::<Flex, 2>(x, options);
-        match x.dtype() {
+        // advedge patch: timed when `conv_profile` records.
+        let dims = super::conv_profile::dims(&x, &weight);
+        super::conv_profile::timed(false, dims, options.stride, options.groups, || match x.dtype() {
             DType::F32 => conv::conv2d_f32(x, weight, bias, &options),
             DType::F64 => conv::conv2d_f64(x, weight, bias, &options),
             DType::F16 => conv::conv2d_f16(x, weight, bias, &options),
             DType::BF16 => conv::conv2d_bf16(x, weight, bias, &options),
             dtype => panic!("conv2d: unsupported dtype {:?}", dtype),
-        }
+        })
     }
 
     fn deform_conv2d(
@@ -282,13 +284,15 @@ impl ModuleOps<Flex> for Flex {
         bias: Option<FloatTensor<Flex>>,
         options: ConvTransposeOptions<2>,
     ) -> FloatTensor<Flex> {
-        match x.dtype() {
+        // advedge patch: timed when `conv_profile` records.
+        let dims = super::conv_profile::dims(&x, &weight);
+        super::conv_profile::timed(true, dims, options.stride, options.groups, || match x.dtype() {
             DType::F32 => conv_transpose::conv_transpose2d_f32(x, weight, bias, &options),
             DType::F64 => conv_transpose::conv_transpose2d_f64(x, weight, bias, &options),
             DType::F16 => conv_transpose::conv_transpose2d_f16(x, weight, bias, &options),
             DType::BF16 => conv_transpose::conv_transpose2d_bf16(x, weight, bias, &options),
             dtype => panic!("conv_transpose2d: unsupported dtype {:?}", dtype),
-        }
+        })
     }
 
     fn conv_transpose3d(
