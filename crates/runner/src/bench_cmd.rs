@@ -92,7 +92,6 @@ pub fn bench(a: BenchInterpArgs) -> anyhow::Result<()> {
             let l = f.logits.sum() + cam.powf_scalar(2.0).sum();
             let _ = tensor_io::to_vec(xa.grad(&l.backward()).unwrap());
         };
-        let mut step_ms = Vec::new();
         let mut row = |name: &str, s: f64| md.push_str(&format!("| {name} | {b} | {:.1} | {:.2} |\n", s * 1e3, s * 1e3 / b as f64));
         let t = time(a.reps, || { let _ = tensor_io::to_vec(Interpreter::Cam.explain(&model, x.clone(), cls.clone())); });
         row("CAM map", t);
@@ -100,12 +99,10 @@ pub fn bench(a: BenchInterpArgs) -> anyhow::Result<()> {
         row("Grad map, first order (autodiff)", t);
         let t = time(a.reps, || { let _ = tensor_io::to_vec(grad_map_explicit(&model, x.clone(), cls.clone(), pool, ReluDeriv::Exact)); });
         row("Grad map, explicit backward graph (no autodiff)", t);
-        let t = time(a.reps, grad_step);
-        row("PGD x Grad attack step: explicit soft-ReLU map + backward (second order)", t);
-        step_ms.push(("PGD x Grad", t));
-        let t = time(a.reps, cam_step);
-        row("PGD x CAM attack step: forward + CAM + backward", t);
-        step_ms.push(("PGD x CAM", t));
+        let grad_t = time(a.reps, grad_step);
+        row("PGD x Grad attack step: explicit soft-ReLU map + backward (second order)", grad_t);
+        let cam_t = time(a.reps, cam_step);
+        row("PGD x CAM attack step: forward + CAM + backward", cam_t);
         let t = time(a.reps, || {
             let xa = x.clone().autodiff().require_grad();
             let l = mad.forward(xa.clone()).sum();
@@ -113,10 +110,8 @@ pub fn bench(a: BenchInterpArgs) -> anyhow::Result<()> {
         });
         row("reference: forward + input gradient (first order)", t);
         if a.conv_profile {
-            for (name, step) in [("PGD x CAM", &cam_step as &dyn Fn()), ("PGD x Grad", &grad_step)] {
-                let seconds = step_ms.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).unwrap_or(f64::NAN);
-                profiles.push(conv_profile::record(name, b, seconds, step));
-            }
+            profiles.push(conv_profile::record("PGD x CAM", b, cam_t, &cam_step));
+            profiles.push(conv_profile::record("PGD x Grad", b, grad_t, &grad_step));
         }
     }
     let path = a.out.clone().unwrap_or_else(|| {
