@@ -7,7 +7,7 @@
 //! target t (the same seeded targets as the attack cells)? The RTS attacks aim at M(x; t) (the
 //! authors' code, spec 1.1) while the metrics compare with M(x; y) (spec 9), so this distance is
 //! the L1 an attack that hits its own target exactly would still report. Writes
-//! results/interpreters/rts_reference_<model>.md.
+//! results/interpreters/rts_reference_<model>.md, and `.json` for the claims page.
 use crate::attack_cmd::correct_images;
 use crate::repo;
 use advedge_interpreters::mask::{blur, optimise, MaskConfig};
@@ -145,6 +145,26 @@ pub fn rts_reference(a: RtsReferenceArgs) -> anyhow::Result<()> {
     let dir = repo::root().join("results").join("interpreters");
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join(format!("rts_reference_{}.md", a.model)), &md)?;
+    let record = RtsReferenceRecord { model: a.model.clone(), images: b, seed: a.seed, target_vs_true_l1: (yt.mean, yt.std), other_image_l1: (other.mean, other.std) };
+    std::fs::write(rts_reference_json(&a.model), serde_json::to_string_pretty(&record)?)?;
     print!("{md}");
     Ok(())
+}
+
+/// What `rts-reference` measured, for pages that cite it (the claims page's notes on RTS).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct RtsReferenceRecord {
+    pub model: String,
+    /// Correctly classified test images measured (the first ones, as the attack cells take them).
+    pub images: usize,
+    pub seed: u64,
+    /// Mean and std over the images of the L1 between M(x; t) and M(x; y).
+    pub target_vs_true_l1: (f64, f64),
+    /// The same between M(x'; y') of the next image and M(x; y): the scale of unrelated maps.
+    pub other_image_l1: (f64, f64),
+}
+
+/// Where `rts-reference` stores its record for `model`.
+pub fn rts_reference_json(model: &str) -> std::path::PathBuf {
+    repo::root().join("results").join("interpreters").join(format!("rts_reference_{model}.json"))
 }
