@@ -142,11 +142,11 @@ pub fn rts_reference(a: RtsReferenceArgs) -> anyhow::Result<()> {
         "# RTS reference maps ({}, {b} correctly classified test images)\n\nCommand: `cargo xtask rts-reference --model {} --images {} --seed {}`. Per-element L1 between benign RTS maps ({ml} elements), targets drawn as in the attack cells (seed {}).\n\n| pair | mean L1 | std |\n|---|---|---|\n| M(x; t) vs M(x; y): the attack's target vs the metric's reference | {:.4} | {:.4} |\n| M(x'; y') vs M(x; y): another image's map | {:.4} | {:.4} |\n\nThe RTS attacks aim at M(x; t) (the authors' code) while the L1 / IoU columns compare with M(x; y), so the first row is the L1 that an attack reaching its own target exactly would still show.\n",
         card.description, a.model, a.images, a.seed, a.seed, yt.mean, yt.std, other.mean, other.std
     );
-    let dir = repo::root().join("results").join("interpreters");
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join(format!("rts_reference_{}.md", a.model)), &md)?;
+    let json = rts_reference_json(&a.model);
+    std::fs::create_dir_all(json.parent().expect("results/interpreters"))?;
+    std::fs::write(json.with_extension("md"), &md)?;
     let record = RtsReferenceRecord { model: a.model.clone(), images: b, seed: a.seed, target_vs_true_l1: (yt.mean, yt.std), other_image_l1: (other.mean, other.std) };
-    std::fs::write(rts_reference_json(&a.model), serde_json::to_string_pretty(&record)?)?;
+    std::fs::write(&json, serde_json::to_string_pretty(&record)?)?;
     print!("{md}");
     Ok(())
 }

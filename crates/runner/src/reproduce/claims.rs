@@ -14,7 +14,7 @@ use super::store::{csv_path, read_rows, status, CellRow, Status};
 use super::transfer::Transfers;
 use super::verdicts::{adjust, paired, rate_at_least, write_part, Part, Test, Verdict};
 use crate::quality_cmd::{rts_reference_json, RtsReferenceRecord};
-use advedge_attacks::{AttackConfig, Framework, RtsReference, Variant};
+use advedge_attacks::{AttackConfig, Framework, Variant};
 use advedge_interpreters::InterpreterKind;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -122,12 +122,11 @@ struct AimedAtTarget<'a> {
 /// The done cells' [`AimedAtTarget`] per model, in grid order.
 fn aimed_at_target<'a>(done: &'a [(&Cell, CellSummary)]) -> Vec<AimedAtTarget<'a>> {
     let aims = |c: &Cell| {
-        c.interpreter.kind() == InterpreterKind::Rts
-            && c.variant != Variant::Plain
-            && match c.config.config() {
-                AttackConfig::Pgd(p) => p.rts_reference == RtsReference::Target,
-                AttackConfig::Optim(o) => o.rts_reference == RtsReference::Target,
-            }
+        let reference = match c.config.config() {
+            AttackConfig::Pgd(p) => p.rts_reference,
+            AttackConfig::Optim(o) => o.rts_reference,
+        };
+        c.variant != Variant::Plain && reference.aims_at_target(&c.interpreter)
     };
     let mut out: Vec<AimedAtTarget> = Vec::new();
     for (c, _) in done.iter().filter(|(c, _)| aims(c)) {
@@ -181,7 +180,6 @@ fn rts_reference_notes(tests: &[Test], aimed: &[AimedAtTarget], record: impl Fn(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reproduce::verdicts::adjust;
 
     fn record(images: usize) -> RtsReferenceRecord {
         RtsReferenceRecord { model: "m".into(), images, seed: 0, target_vs_true_l1: (0.2, 0.05), other_image_l1: (0.15, 0.04) }
