@@ -115,5 +115,10 @@ pub struct CollectArgs {
     /// The cells were run with `reproduce --any-images`.
     #[arg(long)]
     pub any_images: bool,
+    /// Render the tables from the done cells even when some are missing (a grid under way); the
+    /// index and the claims page then say how many cells they cover. Without it, a grid with
+    /// missing cells is not rendered: the existing tables stay as they are.
+    #[arg(long)]
+    pub partial: bool,
 }
 

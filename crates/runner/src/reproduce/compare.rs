@@ -5,9 +5,9 @@
 //! so a change that alters results without a new cell key cannot land unnoticed. With
 //! `--time-report` it also writes what the two runs cost, cell kind by cell kind, from the
 //! manifests' wall seconds and threads (a re-run of a committed grid on new code).
+use super::cost::{Cost, Timing};
 use super::store::{differing_columns, read_rows};
 use anyhow::{bail, Context};
-use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -34,51 +34,8 @@ pub struct CompareArgs {
     pub time_report: Option<PathBuf>,
 }
 
-/// What the time report reads of a manifest (`store::Manifest` writes it).
-#[derive(Deserialize)]
-struct Timing {
-    cell: TimingCell,
-    wall_seconds: f64,
-    rayon_threads: usize,
-    git_commit: String,
-    device: String,
-    #[serde(default)]
-    code_fingerprint: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct TimingCell {
-    model: String,
-    framework: String,
-    interpreter: TimingInterp,
-}
-
-#[derive(Deserialize)]
-struct TimingInterp {
-    kind: String,
-}
-
 fn timing(dir: &Path, csv: &str) -> anyhow::Result<Timing> {
-    let path = dir.join("cells").join(csv.trim_end_matches(".csv").to_string() + ".json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{}: not a cell manifest", path.display()))
-}
-
-/// Sums of wall seconds and thread seconds (wall x the manifest's rayon threads: an upper bound
-/// of the CPU time when a cell ran on more than one thread).
-#[derive(Default, Clone, Copy)]
-struct Cost {
-    cells: usize,
-    wall: f64,
-    thread: f64,
-}
-
-impl Cost {
-    fn add(&mut self, t: &Timing) {
-        self.cells += 1;
-        self.wall += t.wall_seconds;
-        self.thread += t.wall_seconds * t.rayon_threads as f64;
-    }
+    Timing::read(&dir.join("cells").join(csv.trim_end_matches(".csv").to_string() + ".json"))
 }
 
 /// The Markdown time report of the cells `both` folders hold; `differing` is how many of them
@@ -89,7 +46,7 @@ fn time_report(fresh: &Path, reference: &Path, both: &[String], differing: usize
     let (mut made_f, mut made_r) = (BTreeSet::new(), BTreeSet::new());
     for name in both {
         let (f, r) = (timing(fresh, name)?, timing(reference, name)?);
-        let e = rows.entry((f.cell.model.clone(), f.cell.framework.clone(), f.cell.interpreter.kind.clone())).or_default();
+        let e = rows.entry(f.kind()).or_default();
         e.0.add(&f);
         e.1.add(&r);
         tf.add(&f);

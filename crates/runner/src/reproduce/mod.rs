@@ -5,6 +5,7 @@ pub mod args;
 pub mod cell;
 pub mod claims;
 pub mod compare;
+pub mod cost;
 pub mod detector;
 pub mod detector_curve;
 pub mod eps;

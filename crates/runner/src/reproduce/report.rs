@@ -50,7 +50,10 @@ fn figure(uri: &str, caption: &str) -> String {
     format!("<figure><img class=\"px\" src=\"{uri}\" alt=\"{0}\"><figcaption>{0}</figcaption></figure>", escape(caption))
 }
 
-/// One cell's page: its rows and, per image, the four panels.
+/// Images of a cell's page shown with panels, before the failures (which are always shown).
+const PANEL_IMAGES: usize = 20;
+
+/// One cell's page: its rows and, per image shown (see [`PANEL_IMAGES`]), the four panels.
 fn cell_page(c: &Cell, cell_dir: &Path) -> anyhow::Result<String> {
     let rows: Vec<CellRow> = read_rows(&csv_path(cell_dir, c))?;
     let maps: Vec<MapsEntry> = MapsFile::read(&maps_path(cell_dir, c)).map(|m| m.images).unwrap_or_default();
@@ -72,7 +75,17 @@ fn cell_page(c: &Cell, cell_dir: &Path) -> anyhow::Result<String> {
     if maps.is_empty() {
         body.push_str("<p>The maps file (git-ignored) is not here; re-run the cell to see the panels.</p>\n");
     }
-    for e in &maps {
+    // Panels for the first images and every failure: a 100-image cell's page with all of them
+    // would be about 1 MB, and the grid's pages are committed. The rest are in the maps file.
+    let shown: Vec<&MapsEntry> = maps.iter().enumerate().filter(|(k, e)| *k < PANEL_IMAGES || !e.success).map(|(_, e)| e).collect();
+    if shown.len() < maps.len() {
+        body.push_str(&format!(
+            "<p>Panels for the first {PANEL_IMAGES} images and every image the attack did not fool ({} of {}); all images' maps are in <a href=\"../cells/{stem}.maps.json\">the maps file</a>.</p>\n",
+            shown.len(),
+            maps.len()
+        ));
+    }
+    for e in shown {
         let side = ((e.adversarial_u8.len() / 3) as f64).sqrt() as usize;
         body.push_str(&format!("<div><h3>image {} (label {}, target {}, {})</h3>", e.image_index, e.label, e.target, if e.success { "success" } else { "no success" }));
         if let Some(t) = test.filter(|t| e.image_index < t.len() && t.height == side) {
@@ -117,4 +130,39 @@ pub fn write_main(out_dir: &Path, profile: &str, cells: &[Cell], cell_dir: &Path
     write_atomic(&index, markdown_page(&md, &format!("advedge results, profile {profile}"), &list).as_bytes())?;
     written.push(index);
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use super::super::store::CSV_HEADER;
+    use advedge_attacks::{AttackConfig, Framework, Variant};
+    use advedge_interpreters::Interpreter;
+
+    /// A 30-image cell whose images 5 and 25 failed: its page shows panels for images 0-19 and
+    /// 25 (21 images), says so, and keeps all 30 rows in its table.
+    #[test]
+    fn page_shows_panels_of_the_first_images_and_every_failure() {
+        let dir = std::env::temp_dir().join(format!("advedge-page-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = AttackConfig::paper(Framework::Pgd, &Interpreter::Cam, Variant::AdvEdge).check().unwrap();
+        // `m` has no model card, so no benign panel: three panels per image shown.
+        let c = Cell { model: "m".into(), framework: Framework::Pgd, interpreter: Interpreter::Cam, variant: Variant::AdvEdge, images: 30, batch: 10, config, code_version: 1, revision: 0, weights: "w".into(), data: "d".into(), any_images: true };
+        let failed = |i: usize| i == 5 || i == 25;
+        let mut csv = format!("{CSV_HEADER}\n");
+        let mut entries = Vec::new();
+        for i in 0..30 {
+            let ok = !failed(i) as u8;
+            csv.push_str(&format!("{i},1,2,{ok},0.9,0.1,0.5,0.01,{ok},0.9,0.1,0.5,0.01,1,10,\n"));
+            entries.push(format!(r#"{{"image_index":{i},"label":1,"target":2,"success":{},"benign_map":[0.5],"adversarial_map":[0.25],"adversarial_u8":[7,7,7]}}"#, !failed(i)));
+        }
+        std::fs::write(csv_path(&dir, &c), csv).unwrap();
+        std::fs::write(maps_path(&dir, &c), format!(r#"{{"map_hw":[1,1],"images":[{}]}}"#, entries.join(","))).unwrap();
+        let html = cell_page(&c, &dir).unwrap();
+        let shown: Vec<usize> = (0..30).filter(|i| html.contains(&format!("<h3>image {i} "))).collect();
+        assert_eq!(shown, (0..20).chain([25]).collect::<Vec<_>>());
+        assert!(html.contains("Panels for the first 20 images and every image the attack did not fool (21 of 30)"), "{html}");
+        assert_eq!(html.matches("<tr><td>").count(), 30, "every image keeps its row");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -96,6 +96,7 @@ pub fn render(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir
         }
         written.extend(write_table(out_dir, name, &csv, &md)?);
     }
+    written.extend(super::cost::render(profile, cells, cell_dir, out_dir)?);
     if let Some(e) = &p.eps_curve {
         written.extend(super::eps::render(profile, cells, cell_dir, e, out_dir)?);
     }
@@ -222,6 +223,9 @@ pub fn render(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir
         written.push(p);
     }
     let mut index = format!("# Results, profile `{profile}`\n\n{}\n\n", p.description);
+    if done.len() < cells.len() {
+        index.push_str(&format!("**Partial: {} of {} cells done.** Every table, figure and verdict below covers only the done cells; `cargo xtask reproduce main --profile {profile} --dry-run` lists the others.\n\n", done.len(), cells.len()));
+    }
     for w in &written {
         let rel = w.strip_prefix(out_dir).unwrap_or(w).display().to_string();
         if rel.ends_with(".png") {
