@@ -96,7 +96,7 @@ pub fn render(g: &GridFile, profile: &str, p: &Profile, cells: &[Cell], cell_dir
         }
         written.extend(write_table(out_dir, name, &csv, &md)?);
     }
-    written.extend(super::cost::render(profile, cells, cell_dir, out_dir)?);
+    written.extend(super::cost::render(profile, &done.iter().map(|(c, _)| *c).collect::<Vec<_>>(), cells.len(), cell_dir, out_dir)?);
     if let Some(e) = &p.eps_curve {
         written.extend(super::eps::render(profile, cells, cell_dir, e, out_dir)?);
     }
